@@ -1,6 +1,30 @@
-"""Data-parallel and model-parallel training inside ordinary ``model.fit``."""
+"""Data-parallel and model-parallel training inside ordinary ``model.fit``.
 
-from tfbig.distribute.devices import logical_device_names
-from tfbig.distribute.devices import set_logical_devices
+Names are imported on first use (``tfbig.distribute.launch_workers`` does not
+import TensorFlow), so the launcher process stays light.
+"""
 
-__all__ = ["logical_device_names", "set_logical_devices"]
+import importlib
+
+# Public names: name -> defining module.
+_PUBLIC = {
+    "logical_device_names": "tfbig.distribute.devices",
+    "set_logical_devices": "tfbig.distribute.devices",
+    "launch_workers": "tfbig.distribute.launch",
+    "LaunchResult": "tfbig.distribute.launch",
+    "strategy": "tfbig.distribute.strategies",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tfbig.distribute' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -28,6 +28,14 @@ def set_logical_devices(num_devices, device_type="CPU", memory_limit_mb=None):
             without ``memory_limit_mb``, or no physical device of that type.
         RuntimeError: when TensorFlow is already initialized with a different
             device configuration; it says how to fix it.
+
+    Example (at the very start of a program, ``set_logical_devices(2)``
+    gives ``['/device:CPU:0', '/device:CPU:1']``):
+
+    >>> set_logical_devices(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: `num_devices` must be an integer >= 1. Received: num_devices=0
     """
     import tensorflow as tf
 
@@ -51,14 +59,23 @@ def set_logical_devices(num_devices, device_type="CPU", memory_limit_mb=None):
             f"No physical {device_type} device is visible, so it cannot be split. "
             f"Received: device_type={device_type!r}"
         )
+    configure_logical_devices(physical[0], num_devices, memory_limit_mb)
+    return logical_device_names(device_type)
+
+
+def configure_logical_devices(physical, num_devices, memory_limit_mb=None):
+    """Splits one physical device without initializing TensorFlow (no checks)."""
+    import tensorflow as tf
+
+    device_type = physical.device_type
     config = tf.config.LogicalDeviceConfiguration(
         memory_limit=memory_limit_mb if device_type == "GPU" else None
     )
-    current = tf.config.get_logical_device_configuration(physical[0])
+    current = tf.config.get_logical_device_configuration(physical)
     if current is not None and len(current) == num_devices:
-        return logical_device_names(device_type)
+        return
     try:
-        tf.config.set_logical_device_configuration(physical[0], [config] * num_devices)
+        tf.config.set_logical_device_configuration(physical, [config] * num_devices)
     except RuntimeError as err:
         have = len(tf.config.list_logical_devices(device_type))
         raise RuntimeError(
@@ -69,11 +86,22 @@ def set_logical_devices(num_devices, device_type="CPU", memory_limit_mb=None):
             "notebook: restart the kernel and run it in the first cell). "
             f"Received: num_devices={num_devices}"
         ) from err
-    return logical_device_names(device_type)
 
 
 def logical_device_names(device_type="CPU"):
-    """Names of the logical devices of a type (initializes TensorFlow)."""
+    """Names of the logical devices of a type (initializes TensorFlow).
+
+    Args:
+        device_type: ``"CPU"`` or ``"GPU"``. Defaults to ``"CPU"``.
+
+    Returns:
+        A list of device names such as ``"/device:CPU:0"``.
+
+    Example:
+
+    >>> logical_device_names("CPU")[0]
+    '/device:CPU:0'
+    """
     import tensorflow as tf
 
     return [d.name for d in tf.config.list_logical_devices(str(device_type).upper())]
