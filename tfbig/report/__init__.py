@@ -7,6 +7,10 @@ non-zeros (:func:`count_params`, :func:`count_nonzero_params`,
 (:func:`artifact_size`, :func:`model_size`), latency at batch 1 and batch N
 (:func:`measure_latency`), and accuracy of a Keras model or a TFLite file
 (:func:`evaluate_accuracy`).
+
+A :class:`Report` puts the stages of a run (baseline, distilled, pruned,
+structured, QAT, int8 file) side by side: printed as a table and saved as
+JSON, Markdown and a PNG plot. :func:`measure_stage` measures one stage.
 """
 
 from tfbig.report.accuracy import evaluate_accuracy
@@ -24,11 +28,17 @@ from tfbig.report.params import layer_sparsity
 from tfbig.report.params import model_stats
 from tfbig.report.size import SizeInfo
 from tfbig.report.size import artifact_size
+from tfbig.report.plot import plot_report
+from tfbig.report.report import Report
 from tfbig.report.size import model_size
+from tfbig.report.stage import StageResult
+from tfbig.report.stage import measure_stage
 
 __all__ = [
     "LatencyInfo",
     "LayerStats",
+    "Report",
+    "StageResult",
     "ModelStats",
     "SizeInfo",
     "artifact_size",
@@ -39,8 +49,10 @@ __all__ = [
     "flops_per_layer",
     "layer_sparsity",
     "measure_latency",
+    "measure_stage",
     "model_size",
     "model_stats",
+    "plot_report",
     "predict",
     "register_flops",
 ]
