@@ -1,0 +1,134 @@
+"""Equivalence: channels whose weights are zero are removed, outputs unchanged."""
+
+import numpy as np
+import pytest
+
+from tests.prune.structured import _models
+from tfbig import keras
+from tfbig.models import transformer
+from tfbig.prune import structured as sp
+
+
+def _inputs(model, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in model.inputs:
+        shape = [4] + [int(d) for d in t.shape[1:]]
+        if t.dtype.is_integer:
+            out.append(rng.integers(0, 20, shape).astype("int32"))
+        else:
+            out.append(rng.normal(size=shape).astype("float32"))
+    return out if len(out) > 1 else out[0]
+
+
+def _copy(model):
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def assert_zero_channels_removed_exactly(model, ratio=0.5, **kwargs):
+    """Zeros the planned channels of a copy, re-plans it (the zero channels
+    score lowest, so the same ones are chosen) and checks the pruned model
+    computes what the zeroed one does. Returns the plan and the new model."""
+    zeroed = _copy(model)
+    first = sp.plan(zeroed, ratio=ratio, **kwargs)
+    for variable, mask in first.zero_masks():
+        variable.assign(variable * mask)
+    again = sp.plan(zeroed, ratio=ratio, **kwargs)
+    assert [g.removed for g in again.groups] == [g.removed for g in first.groups]
+    assert any(g.removed for g in again.groups)
+    new = again.apply()
+    x = _inputs(model)
+    np.testing.assert_allclose(
+        np.asarray(new(x, training=False)), np.asarray(zeroed(x, training=False)), atol=2e-5
+    )
+    assert new.count_params() == again.params_after < again.params_before
+    return again, new
+
+
+def test_sequential_by_hand():
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(6, activation="relu", name="h"),
+         keras.layers.Dense(2, name="o")]
+    )
+    kernel, bias = model.get_layer("h").get_weights()
+    kernel[:, [1, 4]] = 0.0
+    bias[[1, 4]] = 0.0
+    model.get_layer("h").set_weights([kernel, bias])
+    p = sp.plan(model, ratio=2 / 6)
+    assert p.removed_channels("h") == [1, 4]
+    new = p.apply()
+    assert new.get_layer("h").units == 4
+    np.testing.assert_array_equal(new.get_layer("o").get_weights()[0],
+                                  model.get_layer("o").get_weights()[0][[0, 2, 3, 5]])
+    x = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
+    np.testing.assert_allclose(new(x), model(x), atol=1e-6)
+
+
+def test_sequential_conv_layers():
+    model = _models.randomize_batchnorm(_models.sequential())
+    p, new = assert_zero_channels_removed_exactly(model)
+    assert new.get_layer("c1").filters == 8
+    assert new.get_layer("dw").get_weights()[0].shape[-2:] == (8, 2)
+    assert new.get_layer("sep").filters == 6
+    assert new.get_layer("up").filters == 4
+    assert new.get_layer("fc").units == 8
+
+
+def test_residual_add_couples_channels():
+    model = _models.randomize_batchnorm(_models.residual())
+    p, new = assert_zero_channels_removed_exactly(model)
+    coupled = ["stem", "b0_project", "b1_project", "skip", "se_expand"]
+    removed = [p.removed_channels(name) for name in coupled]
+    assert all(r == removed[0] and len(r) == 8 for r in removed)
+    group = next(g for g in p.groups if "stem" in g.layers)
+    assert set(group.layers) == set(coupled)
+    assert new.get_layer("se_reshape").target_shape == (1, 1, 8)
+    assert new.get_layer("logits").get_weights()[0].shape == (8 * 4 * 4, 5)
+
+
+def test_concatenate_flatten_reshape_and_embedding():
+    model = _models.concatenating()
+    p, new = assert_zero_channels_removed_exactly(model)
+    assert new.get_layer("emb").output_dim == 6
+    assert new.get_layer("cat").output_shape[-1] == 4 + 3 + 6
+    assert new.get_layer("pairs").target_shape == (2, 26)
+    assert not any("emb" in g.layers and "conv_a" in g.layers for g in p.groups)
+
+
+def test_transformer_heads_and_feed_forward():
+    model = transformer(num_layers=2)
+    p, new = assert_zero_channels_removed_exactly(model)
+    assert new.get_layer("block1_mha")._num_heads == 2
+    assert new.get_layer("block2_ff1").units == 32
+    intact = dict(p.intact)
+    assert "LayerNormalization" in intact["token_proj"]
+
+
+def test_attention_with_key_value_and_output_shape():
+    model = _models.attention()
+    p, new = assert_zero_channels_removed_exactly(model)
+    mha = new.get_layer("mha")
+    assert mha._num_heads == 2
+    assert mha._query_dense.kernel.shape == (8, 2, 6)
+    assert mha._key_dense.kernel.shape == (5, 2, 6)
+    assert mha._value_dense.kernel.shape == (7, 2, 5)
+    assert mha._output_dense.kernel.shape == (2, 5, 6)
+
+
+def test_shared_layer_loses_the_same_channels_on_every_call():
+    inputs = keras.Input((4,))
+    shared = keras.layers.Dense(6, activation="relu", name="shared")
+    a = shared(keras.layers.Dense(4, name="pre")(inputs))
+    b = shared(inputs)
+    x = keras.layers.Concatenate(name="cat")([a, b])
+    model = keras.Model(inputs, keras.layers.Dense(2, name="o")(x))
+    p, new = assert_zero_channels_removed_exactly(model)
+    assert new.get_layer("shared").units == 3
+
+
+@pytest.mark.parametrize("importance", ["l2", "bn"])
+def test_other_criteria_keep_equivalence(importance):
+    model = _models.randomize_batchnorm(_models.residual(), seed=3)
+    assert_zero_channels_removed_exactly(model, importance=importance, round_to=4)

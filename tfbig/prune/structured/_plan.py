@@ -1,0 +1,369 @@
+"""The dry run: which channels go, chosen by importance, and what that saves."""
+
+import collections
+
+import numpy as np
+from absl import logging
+
+from tfbig._backend import check_model
+from tfbig.prune.structured import _importance
+from tfbig.prune.structured import _surgery
+from tfbig.prune.structured._graph import ChannelGraph
+from tfbig.prune.structured._registry import Cut
+
+Group = collections.namedtuple("Group", ["layers", "kind", "size", "kept", "removed", "pinned"])
+Group.__doc__ = """One set of coupled channels (or heads) that a ratio applies to.
+
+Fields: ``layers`` (the layers that create these channels), ``kind``
+(``"channels"`` or ``"heads"``), ``size`` (count before), ``kept`` (count
+after), ``removed`` (indices removed, in the first layer's numbering) and
+``pinned`` (``None`` or why the group cannot shrink).
+"""
+
+
+def _round_kept(n, ratio, round_to, pinned_count):
+    kept = n * (1.0 - ratio)
+    if round_to > 1:
+        kept = max(round_to, int(np.floor(kept / round_to + 0.5)) * round_to)
+    else:
+        kept = max(1, int(np.ceil(kept - 1e-9)))
+    return int(min(n, max(kept, pinned_count)))
+
+
+class _Selector:
+    """Decides the removed components of each group from their scores."""
+
+    def __init__(self, graph, scores, roots, pinned):
+        self.graph, self.scores, self.roots, self.pinned = graph, scores, roots, pinned
+        comps = collections.OrderedDict()
+        for atom, root in enumerate(roots.tolist()):
+            comps.setdefault(root, set()).add(graph.atom_source[atom])
+        groups = collections.OrderedDict()
+        for root, sources in comps.items():
+            groups.setdefault(frozenset(sources), []).append(root)
+        self.groups = groups
+
+    def kind(self, key):
+        return "heads" if any(self.graph.sources[s].tag == "head" for s in key) else "channels"
+
+    def candidates(self, roots):
+        free = [r for r in roots if r not in self.pinned]
+        return sorted(free, key=lambda r: (self.scores[r], r))
+
+    def per_group(self, ratio_of, round_to):
+        removed = {}
+        for key, roots in self.groups.items():
+            free = self.candidates(roots)
+            step = round_to if self.kind(key) == "channels" else 1
+            kept = _round_kept(len(roots), ratio_of(key), step, len(roots) - len(free))
+            removed[key] = free[: len(roots) - kept]
+        return removed
+
+    def global_(self, ratio, round_to):
+        pool, total = [], 0
+        for key, roots in self.groups.items():
+            free = self.candidates(roots)
+            if not free:
+                continue
+            total += len(roots)
+            mean = np.mean([self.scores[r] for r in roots]) or 1.0
+            pool += [(self.scores[r] / mean, key, r) for r in free]
+        pool.sort(key=lambda t: (t[0], t[2]))
+        budget = int(np.floor(ratio * total))
+        count = collections.Counter()
+        for _, key, _ in pool:
+            if budget <= 0:
+                break
+            if len(self.groups[key]) - count[key] > 1:
+                count[key] += 1
+                budget -= 1
+        removed = {}
+        for key, roots in self.groups.items():
+            free = self.candidates(roots)
+            share = count[key] / len(roots)
+            step = round_to if self.kind(key) == "channels" else 1
+            kept = _round_kept(len(roots), share, step, len(roots) - len(free))
+            removed[key] = free[: len(roots) - kept]
+        return removed
+
+
+class StructuredPlan:
+    """A dry run of structured pruning: what goes, what stays and why.
+
+    Made by :func:`plan`. Nothing is changed until :meth:`apply`, which
+    returns a new, smaller model (the planned model is never modified).
+
+    Attributes:
+        model: the planned model.
+        groups: list of ``Group`` (coupled channels or heads and their fate).
+        cuts: ``{layer name: Cut}`` keep masks of every layer.
+        intact: ``[(layer name, reason)]`` layers whose channels could not be
+            removed.
+
+    Example:
+
+    >>> from tfbig.models import mlp
+    >>> p = plan(mlp(hidden=(16, 8)), ratio=0.5)
+    >>> [(g.layers, g.size, g.kept) for g in p.groups if g.removed]
+    [(('dense1',), 16, 8), (('dense2',), 8, 4)]
+    >>> p.apply().count_params() < p.model.count_params()
+    True
+    """
+
+    def __init__(self, model, graph, groups, cuts, intact, settings):
+        self.model = model
+        self.graph = graph
+        self.groups = groups
+        self.cuts = cuts
+        self.intact = intact
+        self.settings = settings
+        self._skeleton = None
+
+    def _pruned_skeleton(self):
+        if self._skeleton is None:
+            self._skeleton = _surgery.rebuild(self.model, self.graph.layers, self.cuts, False)
+        return self._skeleton
+
+    @property
+    def params_before(self):
+        """Parameter count of the planned model."""
+        return int(self.model.count_params())
+
+    @property
+    def params_after(self):
+        """Parameter count of the pruned model."""
+        return int(self._pruned_skeleton().count_params())
+
+    @property
+    def flops_before(self):
+        """FLOPs per example of the planned model (``tfbig.report.count_flops``)."""
+        from tfbig.report import count_flops
+
+        return int(count_flops(self.model))
+
+    @property
+    def flops_after(self):
+        """FLOPs per example of the pruned model (``tfbig.report.count_flops``)."""
+        from tfbig.report import count_flops
+
+        return int(count_flops(self._pruned_skeleton()))
+
+    def removed_channels(self, layer_name):
+        """Indices of the output channels (or heads) that ``layer_name`` loses."""
+        cut = self.cuts[layer_name]
+        mask = cut.heads if cut.heads is not None else cut.outputs[0]
+        return np.flatnonzero(~mask).tolist()
+
+    def apply(self, copy_weights=True):
+        """Builds the pruned model: a NEW tf_keras model with the kept weights.
+
+        Args:
+            copy_weights: copy the kept weights from the planned model.
+                Defaults to ``True``.
+
+        Returns:
+            The new, smaller (uncompiled) model.
+        """
+        model = _surgery.rebuild(self.model, self.graph.layers, self.cuts, copy_weights)
+        logging.info("structured pruning: %d -> %d parameters",
+                     self.params_before, model.count_params())
+        return model
+
+    def zero_masks(self):
+        """``[(variable, 0/1 mask)]`` that zero the planned channels in place."""
+        return _surgery.zero_masks(self.graph.layers, self.cuts)
+
+    def details(self):
+        """A readable report: groups, layers, channels, parameters and FLOPs."""
+        pb, pa, fb, fa = self.params_before, self.params_after, self.flops_before, self.flops_after
+        lines = [
+            f"Structured pruning plan for {self.model.name!r} "
+            f"(ratio={self.settings['ratio']}, importance={self.settings['importance']!r}, "
+            f"round_to={self.settings['round_to']}, global_ranking={self.settings['global_ranking']})",
+            f"  parameters: {pb:,} -> {pa:,} ({pa / max(pb, 1):.1%})",
+            f"  FLOPs:      {fb:,} -> {fa:,} ({fa / max(fb, 1):.1%})",
+            "  pruned groups (layers that create the channels: before -> after):",
+        ]
+        for g in self.groups:
+            if g.removed:
+                lines.append(f"    {', '.join(g.layers)}: {g.size} -> {g.kept} {g.kind}")
+        lines.append("  layers whose channels change (in -> out channels):")
+        before = {l.name: l for l in self.model.layers}
+        after = {l.name: l for l in self._pruned_skeleton().layers}
+        for name, cut in self.cuts.items():
+            if cut.changed:
+                heads = ""
+                if cut.heads is not None:
+                    heads = f" ({len(cut.heads)} -> {int(cut.heads.sum())} heads)"
+                lines.append(f"    {name}: {_io(before[name])} -> {_io(after[name])}{heads}")
+        lines.append("  left intact:")
+        for name, reason in self.intact:
+            lines.append(f"    {name}: {reason}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        removed = sum(len(g.removed) for g in self.groups)
+        return (f"<StructuredPlan model={self.model.name!r} groups={len(self.groups)} "
+                f"removed_units={removed} intact={len(self.intact)}>")
+
+
+def _io(layer):
+    def last(shape):
+        if isinstance(shape, list):
+            return "/".join(str(s[-1]) for s in shape)
+        return str(shape[-1])
+
+    return f"{last(layer.input_shape)}->{last(layer.output_shape)}"
+
+
+def _validate(ratio, importance, round_to, layer_ratios, on_unsupported):
+    for name, r in [("ratio", ratio)] + [(f"layer_ratios[{k!r}]", v)
+                                          for k, v in (layer_ratios or {}).items()]:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r < 1.0:
+            raise ValueError(
+                f"`{name}` is the fraction of channels to remove and must be in "
+                "[0, 1): a ratio of 1 or more would remove every channel of a layer. "
+                f"Received: {name}={r!r}"
+            )
+    if importance not in _importance.CRITERIA:
+        raise ValueError(f"`importance` must be one of {_importance.CRITERIA}. "
+                         f"Received: importance={importance!r}")
+    if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:
+        raise ValueError(f"`round_to` must be a positive integer. Received: round_to={round_to!r}")
+    if on_unsupported not in ("raise", "keep"):
+        raise ValueError("`on_unsupported` must be 'raise' or 'keep'. "
+                         f"Received: on_unsupported={on_unsupported!r}")
+
+
+def plan(model, ratio=0.5, importance="l1", round_to=1, global_ranking=False,
+         layer_ratios=None, ignore=(), on_unsupported="raise", data=None, loss=None,
+         taylor_batches=4):
+    """Plans structured pruning: which channels, neurons and heads to remove.
+
+    Builds the channel dependency graph of ``model`` (layers coupled by
+    ``Add``, ``Multiply``, shared BatchNorms... lose the same channels), scores
+    each coupled channel and picks the least important ones. Nothing changes
+    until ``.apply()``; ``.details()`` says what would.
+
+    Args:
+        model: a built Sequential or functional tf_keras model.
+        ratio: fraction of each group's channels (or heads) to remove, in
+            [0, 1). Defaults to 0.5.
+        importance: ``"l1"``, ``"l2"``, ``"bn"`` (BatchNorm gamma) or
+            ``"taylor"`` (needs ``data`` and ``loss``). Defaults to ``"l1"``.
+        round_to: keep a multiple of this many channels per group (heads are
+            not rounded). Defaults to 1.
+        global_ranking: rank channels across groups (scores normalized per
+            group) instead of removing ``ratio`` of every group.
+            Defaults to ``False``.
+        layer_ratios: ``{layer name: ratio}`` overriding ``ratio`` for the
+            groups those layers create. Defaults to ``None``.
+        ignore: names of layers to leave intact. Defaults to ``()``.
+        on_unsupported: what to do with a layer that has no surgeon but
+            receives prunable channels: ``"raise"`` or ``"keep"`` (leave those
+            channels intact). Defaults to ``"raise"``.
+        data: ``(x, y)`` arrays or a batched ``tf.data.Dataset`` for
+            ``"taylor"``. Defaults to ``None``.
+        loss: a Keras loss (object or name) for ``"taylor"``; the model's
+            compiled loss if ``None``. Defaults to ``None``.
+        taylor_batches: batches of ``data`` to use. Defaults to 4.
+
+    Returns:
+        A ``StructuredPlan``.
+
+    Raises:
+        TypeError: for a Keras 3, subclassed or unbuilt model.
+        ValueError: for a bad ratio or option, or an unsupported layer in a
+            coupled group (with ``on_unsupported="raise"``).
+
+    Example:
+
+    >>> from tfbig.models import cnn
+    >>> p = plan(cnn(filters=(16, 16), dense_units=None), ratio=0.5, round_to=4)
+    >>> p.params_after < p.params_before
+    True
+    """
+    check_model(model)
+    _validate(ratio, importance, round_to, layer_ratios, on_unsupported)
+    graph = ChannelGraph(model, on_unsupported=on_unsupported, ignore=ignore)
+    roots, pinned = graph.components()
+    grads = None
+    if importance == "taylor":
+        grads = _taylor(model, data, loss, taylor_batches)
+    scores, _ = _importance.component_scores(graph, roots, importance, grads)
+    selector = _Selector(graph, scores, roots, pinned)
+    layer_ratios = dict(layer_ratios or {})
+
+    def ratio_of(key):
+        names = [graph.sources[s].layer for s in key]
+        picked = [layer_ratios[n] for n in names if n in layer_ratios]
+        return max(picked) if picked else ratio
+
+    if global_ranking:
+        removed = selector.global_(ratio, round_to)
+    else:
+        removed = selector.per_group(ratio_of, round_to)
+    return _assemble(model, graph, selector, removed, roots, pinned, dict(
+        ratio=ratio, importance=importance, round_to=round_to, global_ranking=global_ranking))
+
+
+def _taylor(model, data, loss, batches):
+    if data is None:
+        raise ValueError("importance='taylor' needs `data`: `(x, y)` arrays or a batched "
+                         "tf.data.Dataset of a few training batches. Received: data=None")
+    loss = loss if loss is not None else getattr(model, "loss", None)
+    if loss is None:
+        raise ValueError("importance='taylor' needs a `loss` (or a compiled model). "
+                         "Received: loss=None")
+    return _importance.taylor_gradients(model, data, loss, batches)
+
+
+def _assemble(model, graph, selector, removed, roots, pinned, settings):
+    removed_roots = {r for rs in removed.values() for r in rs}
+    gone = np.isin(roots, list(removed_roots)) if removed_roots else np.zeros(len(roots), bool)
+
+    def keep(amap):
+        amap = np.asarray(amap)
+        return (amap < 0) | ~gone[np.maximum(amap, 0)] if len(gone) else np.ones(len(amap), bool)
+
+    cuts = {}
+    for name, entry in graph.layers.items():
+        heads = graph._owned.get((name, "head"))
+        cuts[name] = Cut([keep(m) for m in entry["inputs"]], [keep(m) for m in entry["outputs"]],
+                         keep(heads) if heads is not None else None, entry["state"])
+    groups, intact = [], []
+    for key, comp_roots in selector.groups.items():
+        layers = tuple(dict.fromkeys(graph.sources[s].layer for s in sorted(key)))
+        why = [pinned[r] for r in comp_roots if r in pinned]
+        first = graph.sources[min(key)]
+        idx = sorted(int(np.flatnonzero(roots[first.start:first.start + first.size] == r)[0])
+                     for r in removed[key])
+        reason = None
+        if why:
+            culprit, text = why[0]
+            reason = text + (f" (at {culprit!r})" if culprit and culprit not in layers else "")
+            if len(why) == len(comp_roots):
+                intact += [(name, reason) for name in layers]
+        groups.append(Group(layers, selector.kind(key), len(comp_roots),
+                            len(comp_roots) - len(idx), idx, reason))
+    return StructuredPlan(model, graph, groups, cuts, intact, settings)
+
+
+def prune(model, ratio=0.5, **kwargs):
+    """Plans and applies structured pruning in one call; returns a NEW model.
+
+    Args:
+        model: a built Sequential or functional tf_keras model (unchanged).
+        ratio: fraction of channels to remove. Defaults to 0.5.
+        **kwargs: the other arguments of :func:`plan`.
+
+    Returns:
+        A new, smaller tf_keras model with the kept weights copied.
+
+    Example:
+
+    >>> from tfbig.models import mlp
+    >>> prune(mlp(hidden=(16,)), ratio=0.25).get_layer("dense1").units
+    12
+    """
+    return plan(model, ratio=ratio, **kwargs).apply()
