@@ -134,9 +134,9 @@ class PipelineModel(keras.Model):
         return sizes, [weights[i] for i in range(m)]
 
     def _microbatches(self, structure, sizes):
-        if structure is None:
-            return [None] * len(sizes)
         num = len(sizes) if isinstance(sizes, list) else self.num_microbatches
+        if structure is None:
+            return [None] * num
         if num == 1:
             return [structure]
         parts = [tf.split(t, sizes, num=num) for t in tf.nest.flatten(structure)]

@@ -79,11 +79,11 @@ def pipeline(model, devices=None, num_microbatches=1, cuts=None, balance="params
 
     >>> import numpy as np
     >>> from tfbig import keras
-    >>> model = keras.Sequential([keras.layers.Dense(8, input_shape=(4,)),
-    ...                           keras.layers.Dense(2)])
+    >>> model = keras.Sequential([keras.layers.Dense(8, input_shape=(4,), name="d1"),
+    ...                           keras.layers.Dense(2, name="d2")])
     >>> piped = pipeline(model, devices=["/cpu:0", "/cpu:0"], num_microbatches=2)
     >>> piped.plan.cuts, piped.plan.bubble_fraction
-    (('dense',), 0.3333333333333333)
+    (('d1',), 0.3333333333333333)
     >>> piped.compile("sgd", "mse")
     >>> piped.fit(np.ones((4, 4)), np.ones((4, 2)), batch_size=4, verbose=0).epoch
     [0]
