@@ -13,6 +13,8 @@ _PUBLIC = {
     "launch_workers": "tfbig.distribute.launch",
     "LaunchResult": "tfbig.distribute.launch",
     "strategy": "tfbig.distribute.strategies",
+    "GradientAccumulationOptimizer": "tfbig.distribute.accumulation",
+    "accumulate_gradients": "tfbig.distribute.accumulation",
 }
 
 __all__ = list(_PUBLIC)

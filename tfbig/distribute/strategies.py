@@ -100,7 +100,8 @@ def strategy(kind="auto", devices=None, devices_per_worker=None, communication="
     names = devices or _visible_devices()
     if kind == "auto" and len(names) < 2:
         return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy(names, cross_device_ops=_cross_device_ops(communication))
+    return tf.distribute.MirroredStrategy(
+        names, cross_device_ops=_cross_device_ops(communication, names))
 
 
 def _visible_devices():
@@ -155,11 +156,14 @@ def _local_devices(count, rank):
         except RuntimeError:
             logging.warning("TensorFlow is already initialized; using its first %d GPUs", count)
     else:
-        try:
-            _devices.configure_logical_devices(tf.config.list_physical_devices("CPU")[0], count)
-        except RuntimeError:
-            if len(tf.config.list_logical_devices("CPU")) < count:
-                raise
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        current = tf.config.get_logical_device_configuration(cpu)
+        if current is None or len(current) < count:
+            try:
+                _devices.configure_logical_devices(cpu, count)
+            except RuntimeError:
+                if len(tf.config.list_logical_devices("CPU")) < count:
+                    raise
     return [f"/device:{kind}:{i}" for i in range(count)], kind
 
 
@@ -185,8 +189,17 @@ def _multi_worker(resolver, local, communication):
     )
 
 
-def _cross_device_ops(communication):
+def _cross_device_ops(communication, names):
+    """The all-reduce for a MirroredStrategy over ``names``.
+
+    On logical CPUs "auto" means ``ReductionToOneDevice``: TF's default there
+    (collective ops) numbers its groups from 1 in every strategy, so two
+    strategies of different sizes in one process abort each other.
+    """
     import tensorflow as tf
+
+    if communication == "auto" and all("CPU" in name.upper() for name in names):
+        return tf.distribute.ReductionToOneDevice()
 
     if communication == "ring":
         raise ValueError(
