@@ -1,0 +1,65 @@
+"""Shared fixtures and tiny models for the distillation tests."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfbig import keras
+
+
+@keras.saving.register_keras_serializable(package="tfbig_tests")
+class SubclassedNet(keras.Model):
+    """A subclassed classifier with named layers: flatten -> hidden -> logits."""
+
+    def __init__(self, width=16, num_classes=10, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        self.num_classes = num_classes
+        self.flatten = keras.layers.Flatten(name="flat")
+        self.hidden = keras.layers.Dense(width, activation="relu", name="hidden")
+        self.head = keras.layers.Dense(num_classes, name="logits")
+
+    def call(self, inputs, training=None):
+        return self.head(self.hidden(self.flatten(inputs)))
+
+    def get_config(self):
+        return {"width": self.width, "num_classes": self.num_classes, "name": self.name}
+
+
+class InlineFeatureNet(SubclassedNet):
+    """Computes its hidden feature with a raw TF op: not a layer output."""
+
+    def call(self, inputs, training=None):
+        x = self.flatten(inputs)
+        return self.head(tf.nn.relu(tf.matmul(x, self.hidden.kernel)))
+
+
+def sequential_mlp(width, name):
+    return keras.Sequential(
+        [
+            keras.layers.Flatten(input_shape=(8, 8, 1), name="flat"),
+            keras.layers.Dense(width, activation="relu", name="hidden"),
+            keras.layers.Dense(10, name="logits"),
+        ],
+        name=name,
+    )
+
+
+@pytest.fixture
+def scce():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@pytest.fixture(scope="module")
+def batch(digits_train):
+    x, y = digits_train
+    return x[:64], y[:64]
+
+
+def seeded(seed, build):
+    keras.utils.set_random_seed(seed)
+    return build()
+
+
+def student_weights(distiller):
+    return [np.array(w) for w in distiller.student.get_weights()]
