@@ -73,6 +73,22 @@ def _set_child(parent, attr, index, value):
         getattr(parent, attr)[index] = value
 
 
+def _materialize(fresh, original):
+    """Creates the weights of a copy whose sublayers are built only when called.
+
+    ``MultiHeadAttention`` makes its projection kernels on its first call; the
+    pruning wrapper needs them at build time, so the copy is called once on
+    zeros of the original's input shapes.
+    """
+    if not isinstance(fresh, keras.layers.MultiHeadAttention) or fresh.weights:
+        return
+    shapes = [original._query_shape, original._value_shape, original._key_shape]  # pylint: disable=protected-access
+    if any(shape is None for shape in shapes):
+        return
+    query, value, key = (np.zeros([1] + list(shape)[1:], "float32") for shape in shapes)
+    fresh(query, value, key=key)
+
+
 def is_prunable_leaf(layer):
     """A layer tfmot's wrapper accepts and that has (or may have) prunable weights."""
     if not _registry.is_supported(layer):
@@ -97,6 +113,7 @@ class Cloner:
             )
         fresh = fresh_copy(layer)
         if is_prunable_leaf(layer):
+            _materialize(fresh, layer)
             wrapper = self.wrap(fresh, path)
             if wrapper is not None:
                 self.plan.pruned.append(path)
@@ -145,6 +162,7 @@ class Cloner:
             elif not is_prunable_leaf(child) and child_layers(child):
                 self._rewire(child, copy, child_path)
             elif is_prunable_leaf(child):
+                _materialize(copy, child)
                 wrapper = self.wrap(copy, child_path)
                 if wrapper is not None:
                     self.plan.pruned.append(child_path)

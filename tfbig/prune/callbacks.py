@@ -5,6 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from tensorflow.core.framework import summary_pb2
 
 from tfbig._backend import keras
 from tfbig.prune import _walk
@@ -130,5 +131,13 @@ class PruningCallback(keras.callbacks.Callback):
                     layer_zeros += int(value.size - np.count_nonzero(value))
                     layer_total += int(value.size)
                 zeros, total = zeros + layer_zeros, total + layer_total
-                tf.summary.scalar(f"sparsity/{path}", layer_zeros / max(layer_total, 1), step=step)
-            tf.summary.scalar("sparsity/overall", zeros / max(total, 1), step=step)
+                _scalar(f"sparsity/{path}", layer_zeros / max(layer_total, 1), step)
+            _scalar("sparsity/overall", zeros / max(total, 1), step)
+
+
+def _scalar(tag, value, step):
+    """``tf.summary.scalar`` without needing the tensorboard package installed."""
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+    )
+    tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=metadata)

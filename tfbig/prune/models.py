@@ -39,10 +39,12 @@ class PrunedModel(_PruningFit, keras.Model):
     returned by :func:`tfbig.prune.magnitude`.
 
     Args:
-        *args: ``inputs, outputs`` as for ``keras.Model``.
-        prune_log_dir: TensorBoard directory for sparsity summaries, or
-            ``None``. Defaults to ``None``.
-        **kwargs: as for ``keras.Model`` (``name``...).
+        inputs: the model's input tensors.
+        outputs: the model's output tensors.
+        name: model name. Defaults to ``None``.
+        trainable: whether the model is trainable. Defaults to ``True``.
+        **kwargs: ``prune_log_dir`` (TensorBoard directory for sparsity
+            summaries; defaults to ``None``) and the rest as for ``keras.Model``.
 
     Example:
 
@@ -53,8 +55,10 @@ class PrunedModel(_PruningFit, keras.Model):
     (None, 2)
     """
 
-    def __init__(self, *args, prune_log_dir=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        # The signature is Functional's, so that Keras saves and revives it as one.
+        prune_log_dir = kwargs.pop("prune_log_dir", None)
+        super().__init__(inputs, outputs, name=name, trainable=trainable, **kwargs)
         self.prune_log_dir = prune_log_dir
 
     def get_config(self):
@@ -149,3 +153,11 @@ class PrunedSubclassedModel(_PruningFit, keras.Model):
         config = dict(config)
         config["model"] = keras.layers.deserialize(config["model"], custom_objects=custom_objects)
         return cls(**config)
+
+
+# The h5 format records a model's class by its bare ``__name__`` (not the
+# registered "tfbig>..." name); registering the bare names too lets h5 files
+# load without custom_objects.
+keras.utils.get_custom_objects().update(
+    {cls.__name__: cls for cls in (PrunedModel, PrunedSequential, PrunedSubclassedModel)}
+)
