@@ -4,47 +4,10 @@ import numpy as np
 import pytest
 
 from tests.prune.structured import _models
+from tests.prune.structured._models import assert_zero_channels_removed_exactly
 from tfbig import keras
 from tfbig.models import transformer
 from tfbig.prune import structured as sp
-
-
-def _inputs(model, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for t in model.inputs:
-        shape = [4] + [int(d) for d in t.shape[1:]]
-        if t.dtype.is_integer:
-            out.append(rng.integers(0, 20, shape).astype("int32"))
-        else:
-            out.append(rng.normal(size=shape).astype("float32"))
-    return out if len(out) > 1 else out[0]
-
-
-def _copy(model):
-    twin = keras.models.clone_model(model)
-    twin.set_weights(model.get_weights())
-    return twin
-
-
-def assert_zero_channels_removed_exactly(model, ratio=0.5, **kwargs):
-    """Zeros the planned channels of a copy, re-plans it (the zero channels
-    score lowest, so the same ones are chosen) and checks the pruned model
-    computes what the zeroed one does. Returns the plan and the new model."""
-    zeroed = _copy(model)
-    first = sp.plan(zeroed, ratio=ratio, **kwargs)
-    for variable, mask in first.zero_masks():
-        variable.assign(variable * mask)
-    again = sp.plan(zeroed, ratio=ratio, **kwargs)
-    assert [g.removed for g in again.groups] == [g.removed for g in first.groups]
-    assert any(g.removed for g in again.groups)
-    new = again.apply()
-    x = _inputs(model)
-    np.testing.assert_allclose(
-        np.asarray(new(x, training=False)), np.asarray(zeroed(x, training=False)), atol=2e-5
-    )
-    assert new.count_params() == again.params_after < again.params_before
-    return again, new
 
 
 def test_sequential_by_hand():
