@@ -31,6 +31,8 @@ class InlineFeatureNet(SubclassedNet):
 
     def call(self, inputs, training=None):
         x = self.flatten(inputs)
+        if not self.hidden.built:
+            self.hidden.build(x.shape)
         return self.head(tf.nn.relu(tf.matmul(x, self.hidden.kernel)))
 
 

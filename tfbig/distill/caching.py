@@ -11,6 +11,8 @@ __all__ = ["cache_teacher_outputs"]
 
 
 def _check_batch_size(batch_size):
+    if batch_size is None:
+        return None
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(
             f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
@@ -36,10 +38,10 @@ def _as_batches(x, y, batch_size):
         raise ValueError(
             "`y` (the labels) is required when `x` is an array. Received: y=None"
         )
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size or 32)
 
 
-def cache_teacher_outputs(distiller, x, y=None, batch_size=32, shuffle=True, seed=None):
+def cache_teacher_outputs(distiller, x, y=None, batch_size=None, shuffle=True, seed=None):
     """Runs the teacher once over fixed data and returns a dataset for ``fit``.
 
     Every epoch of ordinary distillation re-runs the teacher on the same inputs.
@@ -58,7 +60,8 @@ def cache_teacher_outputs(distiller, x, y=None, batch_size=32, shuffle=True, see
         y: labels when ``x`` is an array; ``None`` for a dataset.
             Defaults to ``None``.
         batch_size: batch size of the returned dataset (the global batch under a
-            strategy), also used to run the teacher. Defaults to 32.
+            strategy), also used to run the teacher over arrays. Defaults to
+            the size of the dataset's first batch, or 32 for arrays.
         shuffle: reshuffle the examples every epoch. Defaults to ``True``.
         seed: shuffle seed. Defaults to ``None``.
 
@@ -94,6 +97,7 @@ def cache_teacher_outputs(distiller, x, y=None, batch_size=32, shuffle=True, see
         flat = [np.asarray(t) for t in tf.nest.flatten(row)]
         if columns is None:
             columns, structure = [[] for _ in flat], row
+            batch_size = batch_size or int(flat[0].shape[0])
         for column, array in zip(columns, flat):
             column.append(array)
     if columns is None:

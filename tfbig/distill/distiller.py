@@ -81,18 +81,24 @@ def _check_alpha(alpha):
     return float(alpha)
 
 
+def _as_spec(shape):
+    """TensorSpec(s) for a build shape: a shape, or a list/dict of shapes."""
+    if isinstance(shape, dict):
+        return {k: _as_spec(v) for k, v in shape.items()}
+    if isinstance(shape, tf.TensorShape) or all(
+        d is None or isinstance(d, int) for d in shape
+    ):
+        return tf.TensorSpec(tf.TensorShape(shape), tf.float32)
+    return [_as_spec(s) for s in shape]
+
+
 def _example_inputs(model):
     """A batch of 2 zeros shaped like ``model``'s inputs (unknown dims -> 1)."""
     spec = model.save_spec(dynamic_batch=True)
     if spec is not None and spec[0]:
         structure = spec[0][0]
     elif getattr(model, "_build_input_shape", None) is not None:
-        structure = tf.nest.map_structure(
-            lambda s: tf.TensorSpec(s, tf.float32),
-            model._build_input_shape,
-            is_leaf=lambda s: isinstance(s, (tuple, tf.TensorShape))
-            and all(d is None or isinstance(d, int) for d in tf.TensorShape(s).as_list()),
-        )
+        structure = _as_spec(model._build_input_shape)
     else:
         raise ValueError(
             f"Cannot tell the input shape of the teacher {model.name!r}. Call it once "
@@ -225,6 +231,30 @@ class Distiller(keras.Model):
             self.student, inputs, plan.student_taps, plan.student_layers, training, "student"
         )
 
+    @property
+    def trainable_weights(self):
+        """The student's and the losses' trainable weights; never the teacher's."""
+        if not self.trainable:
+            return []
+        weights = list(self.student.trainable_weights)
+        for loss in self.distillation_losses:
+            weights += loss.trainable_weights
+        return self._dedup_weights(weights)
+
+    @property
+    def non_trainable_weights(self):
+        """Every other weight, the whole teacher included."""
+        trainable = {id(w) for w in self.trainable_weights}
+        weights = self.teacher.weights + self.student.weights
+        for loss in self.distillation_losses:
+            weights += loss.weights
+        return [w for w in self._dedup_weights(weights) if id(w) not in trainable]
+
+    @property
+    def weights(self):
+        """Trainable then non-trainable weights (no metric state)."""
+        return self.trainable_weights + self.non_trainable_weights
+
     def call(self, inputs, training=None):
         inputs, _ = split_cached(inputs)
         return self.student(inputs, training=training)
@@ -259,10 +289,7 @@ class Distiller(keras.Model):
             scaled = self.alpha * student_loss + (
                 (1.0 - self.alpha) * distillation_loss + regularization
             ) / replicas
-        variables = self.student.trainable_variables + [
-            v for loss in self.distillation_losses for v in loss.trainable_variables
-        ]
-        self.optimizer.minimize(scaled, variables, tape=tape)
+        self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
         self.compiled_metrics.update_state(y, y_pred, sample_weight)
         self.total_loss_tracker.update_state(scaled * replicas)
         self.distillation_loss_tracker.update_state(distillation_loss)
