@@ -6,7 +6,7 @@ multi-worker path runs in real processes (test_multi_worker.py) and here only
 the cluster parsing is checked.
 """
 
-import json
+import numpy as np
 
 import pytest
 import tensorflow as tf
@@ -123,3 +123,38 @@ def test_slurm_variables_that_do_not_add_up(monkeypatch, change, problem):
     with pytest.raises(ValueError, match="SLURM variables do not add up") as info:
         strategy()
     assert problem in str(info.value)
+
+
+def _cnn(seed=0):
+    from tfbig.models import cnn
+
+    from tfbig import keras
+
+    keras.utils.set_random_seed(seed)
+    return cnn(filters=(8,), dense_units=16, batch_norm=False, dropout=0.0)
+
+
+@pytest.mark.parametrize("replicas", [2, 4])
+def test_one_mirrored_step_equals_one_single_device_step(digits_train, replicas):
+    """Same global batch (32) on N replicas and on one device: same weights."""
+    from tfbig import keras
+    from tfbig.distribute import distribute_dataset
+    from tfbig.testing import assert_weights_close
+
+    x, y = digits_train
+    x, y = x[:32], y[:32]
+    weights = _cnn().get_weights()
+    models = []
+    for s in (tf.distribute.get_strategy(), strategy("mirrored", devices_per_worker=replicas)):
+        with s.scope():
+            model = _cnn()
+            model.set_weights(weights)
+            model.compile(keras.optimizers.SGD(0.5),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        data = distribute_dataset((x, y), per_replica_batch_size=32 // s.num_replicas_in_sync,
+                                  strategy=s)
+        model.fit(data, epochs=1, verbose=0)
+        models.append(model)
+    assert models[1].distribute_strategy.num_replicas_in_sync == replicas
+    assert not np.allclose(models[0].get_weights()[0], weights[0])
+    assert_weights_close(models[0], models[1], atol=1e-5)

@@ -15,6 +15,15 @@ _PUBLIC = {
     "strategy": "tfbig.distribute.strategies",
     "GradientAccumulationOptimizer": "tfbig.distribute.accumulation",
     "accumulate_gradients": "tfbig.distribute.accumulation",
+    "global_batch_size": "tfbig.distribute.scaling",
+    "scale_learning_rate": "tfbig.distribute.scaling",
+    "WarmupSchedule": "tfbig.distribute.scaling",
+    "distribute_dataset": "tfbig.distribute.data",
+    "distribute_files": "tfbig.distribute.data",
+    "set_mixed_precision": "tfbig.distribute.precision",
+    "is_chief": "tfbig.distribute.chief",
+    "chief_path": "tfbig.distribute.chief",
+    "backup_and_restore": "tfbig.distribute.fault_tolerance",
 }
 
 __all__ = list(_PUBLIC)
