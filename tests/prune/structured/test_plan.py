@@ -150,3 +150,8 @@ def test_model_output_and_softmax_stay_intact():
     p = sp.plan(model, ratio=0.5)
     assert p.cuts["out"].outputs[0].all()
     assert "out" in dict(p.intact)
+
+
+def test_unbuilt_sequential_is_refused():
+    with pytest.raises(TypeError, match=r"not built.*Input"):
+        sp.plan(keras.Sequential([keras.layers.Dense(2)]))

@@ -1,11 +1,17 @@
 """Gradual structured pruning inside ``fit``: whole channels pushed to zero."""
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from tfbig._backend import check_model
 from tfbig._backend import keras
 from tfbig.prune.structured import _plan
+
+
+def _zero_all(masks):
+    for variable, mask in masks:
+        variable.assign(variable * mask)
 
 
 class GradualStructuredPruning(keras.callbacks.Callback):
@@ -72,6 +78,7 @@ class GradualStructuredPruning(keras.callbacks.Callback):
         self.plan_kwargs = plan_kwargs
         self.plan = None
         self._masks = []
+        self._zero = None
 
     def ratio_at(self, step):
         """The scheduled ratio at optimizer step ``step``."""
@@ -94,10 +101,11 @@ class GradualStructuredPruning(keras.callbacks.Callback):
         if self.begin_step <= step <= self.end_step and due:
             ratio = self.ratio_at(step)
             self.plan = _plan.plan(self._pruned(), ratio=ratio, **self.plan_kwargs)
-            self._masks = [(v, m) for v, m in self.plan.zero_masks()]
+            self._masks = [(v, tf.constant(m, dtype=v.dtype)) for v, m in self.plan.zero_masks()]
+            self._zero = tf.function(_zero_all)
             logging.info("structured pruning step %d: ratio %.3f", step, ratio)
-        for variable, mask in self._masks:
-            variable.assign(variable * mask)
+        if self._masks:
+            self._zero(self._masks)
 
     def prune_model(self):
         """Removes the zeroed channels: returns a NEW, smaller model.

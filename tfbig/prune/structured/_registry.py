@@ -90,7 +90,7 @@ class Surgeon:
     >>> class ScaleSurgeon(Surgeon):
     ...     def slices(self, layer, state):
     ...         return [Slice("in", layer.w, 0)]
-    >>> register_surgeon(Scale, ScaleSurgeon())
+    >>> _ = register_surgeon(Scale, ScaleSurgeon())
     >>> isinstance(get_surgeon(Scale()), ScaleSurgeon)
     True
     """
