@@ -12,21 +12,33 @@ import os
 
 import tensorflow as tf
 
+from tfbig.distribute import _cluster
+
 __all__ = ["is_chief", "chief_path"]
 
 
 def _task(strategy):
+    """``(task_type, task_id, cluster)`` from the strategy, else the cluster description."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return None, None, {}
-    return resolver.task_type, resolver.task_id, resolver.cluster_spec().as_dict()
+    if resolver is not None and resolver.cluster_spec().as_dict():
+        return resolver.task_type, resolver.task_id, resolver.cluster_spec().as_dict()
+    # Outside `strategy.scope()` the current strategy is the default one; the
+    # process's place in the cluster still comes from TF_CONFIG or SLURM.
+    config = _cluster.parse_tf_config(os.environ.get("TF_CONFIG"))
+    if config is not None:
+        return config["task"]["type"], config["task"].get("index", 0), config["cluster"]
+    slurm = _cluster.parse_slurm(os.environ)
+    if slurm is not None:
+        return "worker", slurm[0], {"worker": list(range(sum(slurm[1].values())))}
+    return None, None, {}
 
 
 def is_chief(strategy=None):
     """Whether this process is the chief (writes the real files).
 
     The chief is the ``"chief"`` task, or worker 0 when there is none; without
-    a cluster every process is the chief.
+    a cluster every process is the chief. Outside ``strategy.scope()`` the
+    cluster description (``TF_CONFIG`` or SLURM) decides.
 
     Args:
         strategy: the ``tf.distribute.Strategy``; ``None`` uses the current
