@@ -66,6 +66,8 @@ class Report:
             Defaults to ``None`` (the first stage).
         title: a title for Markdown and the plot.
             Defaults to ``"tfbig compression report"``.
+        highlight: the stage :meth:`summary` describes (the shipped file).
+            Defaults to ``None`` (the last stage).
 
     Example:
 
@@ -76,10 +78,12 @@ class Report:
     (50.0, -0.5)
     """
 
-    def __init__(self, stages=None, baseline=None, title="tfbig compression report"):
+    def __init__(self, stages=None, baseline=None, title="tfbig compression report",
+                 highlight=None):
         self.stages = []
         self.baseline = baseline
         self.title = title
+        self.highlight = highlight
         for stage in stages or ():
             self.add(stage)
 
@@ -176,9 +180,10 @@ class Report:
         return rows
 
     def summary(self, stage=None, against=None):
-        """One line: ``stage`` (default: the last) against the baseline."""
+        """One line: ``stage`` (default: ``highlight``, else the last) against the baseline."""
         if not self.stages:
             return "(empty report)"
+        stage = stage or (self.highlight if self.highlight in self.names else None)
         one = self[stage] if stage else self.stages[-1]
         c = self.compare(one, against)
         ref = self[c["against"]]
@@ -226,6 +231,7 @@ class Report:
         return {
             "title": self.title,
             "baseline": self._baseline().name if self.stages else None,
+            "highlight": self.highlight,
             "stages": [s.to_dict() for s in self.stages],
             "comparisons": [self.compare(s) for s in self.stages],
         }
@@ -249,6 +255,7 @@ class Report:
             [StageResult.from_dict(s) for s in data["stages"]],
             baseline=data.get("baseline"),
             title=data.get("title", "tfbig compression report"),
+            highlight=data.get("highlight"),
         )
 
     def to_markdown(self, path=None):
