@@ -53,13 +53,18 @@ def test_every_stage_and_export(full_run):
     assert not os.path.exists(os.path.join(out, "backup", "teacher", "chief"))
 
 
-def test_stages_off(tmp_path):
+def test_stages_off_with_distribution_options(tmp_path):
+    out = tmp_path / "run"
     report = run_pipeline(
-        output_dir=str(tmp_path / "run"), distill=False, sparsity=0.0, qat=False,
-        export=("tflite-float",), **dict(TINY, epochs=1),
+        output_dir=str(out), distill=False, sparsity=0.0, qat=False, export=("tflite-float",),
+        mixed_precision="mixed_bfloat16", accumulation_steps=2, scale_learning_rate=True,
+        warmup_epochs=1, **dict(TINY, epochs=4, learning_rate=1e-2),
     )
     assert report.names == ["teacher", "float32"]
     assert report["float32"].accuracy == pytest.approx(report["teacher"].accuracy, abs=0.01)
+    assert report["teacher"].accuracy > 0.5  # it learned, in bfloat16 with accumulation
+    teacher = keras.models.load_model(out / "teacher" / "model.keras")
+    assert {layer.dtype_policy.name for layer in teacher.layers} == {"float32"}
 
 
 def test_refuses_to_overwrite(tmp_path):

@@ -12,7 +12,6 @@ Examples:
   python -m tfbig.distribute.launch --num_workers 2 -- python -m tfbig.train --epochs=5
 """
 
-import json
 import os
 import sys
 
@@ -24,22 +23,6 @@ from tfbig.train.flags import config_from_flags
 from tfbig.train.flags import define_flags
 
 define_flags(flags.FLAGS)
-
-
-def _is_chief_process():
-    """Whether this process is the chief of a TF_CONFIG cluster (or alone)."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return True
-    try:
-        tf_config = json.loads(raw)
-    except ValueError:
-        return True
-    task = tf_config.get("task", {})
-    cluster = tf_config.get("cluster", {})
-    if task.get("type") == "chief":
-        return True
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in cluster
 
 
 def _quiet_logs(verbose):
@@ -68,7 +51,9 @@ def main(argv):
 
     try:
         config = config_from_flags(flags.FLAGS)
-        if _is_chief_process():
+        from tfbig.distribute import is_chief
+
+        if is_chief():  # from TF_CONFIG: workers leave the directory to the chief
             _output.check(config)
     except ValueError as err:
         raise app.UsageError(str(err)) from None

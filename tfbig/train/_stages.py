@@ -43,16 +43,18 @@ def _loss():
 
 
 def _optimizer(run, learning_rate, epochs):
+    """Adam, with the learning rate scaled to the global batch and warmed up, if asked."""
     c = run.config
+    base = learning_rate
     if c.scale_learning_rate:
-        learning_rate *= run.strategy.num_replicas_in_sync
+        learning_rate = distribute.scale_learning_rate(
+            learning_rate, global_batch_size=run.global_batch, base_batch_size=c.batch_size
+        )
     schedule = learning_rate
     warmup = min(c.warmup_epochs, epochs) * run.steps_per_epoch
     if warmup:
-        total = max(epochs * run.steps_per_epoch, warmup + 1)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, total - warmup, alpha=1.0, warmup_target=learning_rate, warmup_steps=warmup
-        )
+        initial = base if c.scale_learning_rate else 0.0
+        schedule = distribute.WarmupSchedule(learning_rate, warmup, initial_learning_rate=initial)
     optimizer = keras.optimizers.Adam(schedule)
     if c.accumulation_steps > 1:
         optimizer = distribute.accumulate_gradients(optimizer, c.accumulation_steps)
@@ -101,7 +103,7 @@ class ScalarLogger(keras.callbacks.Callback):
 
 
 def _callbacks(run, stage, extra=()):
-    callbacks = [keras.callbacks.BackupAndRestore(run.path("backup", stage)), *extra]
+    callbacks = [distribute.backup_and_restore(run.path("backup", stage), save_freq="epoch"), *extra]
     if run.chief:
         callbacks.append(ScalarLogger(run.path("tensorboard", stage)))
     return callbacks + run.extra_callbacks
@@ -110,7 +112,7 @@ def _callbacks(run, stage, extra=()):
 def _fit(run, model, stage, epochs, extra=()):
     logging.info("tfbig.train: stage %r: %d epochs", stage, epochs)
     history = model.fit(
-        run.x_train, run.y_train, batch_size=run.config.batch_size, epochs=epochs,
+        run.x_train, run.y_train, batch_size=run.global_batch, epochs=epochs,
         callbacks=_callbacks(run, stage, extra), verbose=run.config.verbose,
     )
     metrics = {k: v[-1] for k, v in history.history.items() if v}
@@ -141,7 +143,7 @@ def _float32_copy(model):
             return {k: to_float32(v) for k, v in value.items()}
         if isinstance(value, list):
             return [to_float32(v) for v in value]
-        return "float32" if value == "mixed_float16" else value
+        return "float32" if value in ("mixed_float16", "mixed_bfloat16") else value
 
     copy = model.__class__.from_config(to_float32(model.get_config()))
     copy.set_weights(model.get_weights())
@@ -157,16 +159,16 @@ def teacher(run):
             model.compile(_optimizer(run, c.learning_rate, 1), _loss(), metrics=["accuracy"])
         return model, model.evaluate(run.x_test, run.y_test, verbose=0, return_dict=True)
     keras.utils.set_random_seed(c.seed)
-    if c.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    mixed = c.mixed_precision != "off"
+    previous = distribute.set_mixed_precision(c.mixed_precision if mixed else "float32")
     try:
         with run.strategy.scope():
             model = _build(run, c.model, "model", name="teacher")
             model.compile(_optimizer(run, c.learning_rate, c.epochs), _loss(), metrics=["accuracy"])
         metrics = _fit(run, model, "teacher", c.epochs)
     finally:
-        keras.mixed_precision.set_global_policy("float32")
-    if c.mixed_precision:
+        distribute.set_mixed_precision(previous)
+    if mixed:
         with run.strategy.scope():
             model = _float32_copy(model)
     return model, metrics

@@ -15,6 +15,7 @@ __all__ = ["TrainConfig", "EXPORT_FORMATS", "STRATEGIES", "parse_model_spec"]
 EXPORT_FORMATS = ("savedmodel", "keras", "tflite-float", "tflite-int8", "tflite-float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "one_device")
 SCHEDULES = ("polynomial", "constant")
+PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")
 _SAVED_SUFFIXES = (".keras", ".h5")
 
 
@@ -130,7 +131,7 @@ class TrainConfig:
     # Distribution.
     strategy: str = "auto"
     logical_devices: int = 0
-    mixed_precision: bool = False
+    mixed_precision: str = "off"
     accumulation_steps: int = 1
     # Optimization.
     epochs: int = 30
@@ -209,6 +210,8 @@ def _check_choices(c):
         kind, _, _ = parse_model_spec(c.student, "student")
     if c.strategy not in STRATEGIES:
         _fail("strategy", c.strategy, f"must be one of {list(STRATEGIES)}.")
+    if c.mixed_precision not in PRECISIONS:
+        _fail("mixed_precision", c.mixed_precision, f"must be one of {list(PRECISIONS)}.")
     if c.prune_schedule not in SCHEDULES:
         _fail("prune_schedule", c.prune_schedule, f"must be one of {list(SCHEDULES)}.")
     export = tuple(c.export)

@@ -12,9 +12,9 @@ import math
 import os
 import time
 
-import numpy as np
 from absl import logging
 
+from tfbig import distribute
 from tfbig.report import Report
 from tfbig.report import measure_stage
 from tfbig.train import _output
@@ -25,23 +25,14 @@ from tfbig.train.data import load_dataset
 __all__ = ["run_pipeline"]
 
 
-def _chief(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type in ("chief", None) or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict()
-    )
-
-
 class _Run:
     """State shared by the stages of one run."""
 
     def __init__(self, config, strategy, data, callbacks):
         self.config = config
         self.strategy = strategy
-        self.chief = _chief(strategy)
+        self.chief = distribute.is_chief(strategy)
+        self.global_batch = distribute.global_batch_size(config.batch_size, strategy)
         (self.x_train, self.y_train), (self.x_test, self.y_test) = data
         self.num_classes = int(max(self.y_train.max(), self.y_test.max())) + 1
         self.extra_callbacks = list(callbacks or [])
@@ -54,7 +45,7 @@ class _Run:
 
     @property
     def steps_per_epoch(self):
-        return max(1, math.ceil(len(self.x_train) / self.config.batch_size))
+        return max(1, math.ceil(len(self.x_train) / self.global_batch))
 
     def model_path(self, name):
         """Where a stage's model is saved (QAT models as HDF5: see BUILD notes)."""
