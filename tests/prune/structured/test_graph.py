@@ -95,3 +95,19 @@ def test_shared_layer_loses_the_same_channels_on_every_call():
 def test_other_criteria_keep_equivalence(importance):
     model = _models.randomize_batchnorm(_models.residual(), seed=3)
     assert_zero_channels_removed_exactly(model, importance=importance, round_to=4)
+
+
+def test_residual_branches_removed_whole():
+    model = _models.randomize_batchnorm(_models.residual())
+    p, new = assert_zero_channels_removed_exactly(model, ratio=0.25, block_ratio=0.5)
+    assert len(p.blocks) == 1
+    names = {layer.name for layer in new.layers}
+    assert not names & set(p.blocks[0].layers) and p.blocks[0].add not in names
+    assert "residual branches removed" in p.details()
+
+
+def test_transformer_attention_branches_removed_whole():
+    model = transformer(num_layers=2)
+    p, new = assert_zero_channels_removed_exactly(model, block_ratio=0.5)
+    assert sorted(b.layers for b in p.blocks) == [("block1_mha",), ("block2_mha",)]
+    assert len(new.layers) == len(model.layers) - 4

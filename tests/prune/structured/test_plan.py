@@ -107,6 +107,8 @@ def test_bad_options():
         sp.plan(model, round_to=0)
     with pytest.raises(ValueError, match="on_unsupported.*Received"):
         sp.plan(model, on_unsupported="skip")
+    with pytest.raises(ValueError, match="Received: block_ratio=1.0"):
+        sp.plan(model, block_ratio=1.0)
     with pytest.raises(ValueError, match=r"layer_ratios\['dense1'\]"):
         sp.plan(model, layer_ratios={"dense1": 1.0})
 

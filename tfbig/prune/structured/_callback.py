@@ -59,7 +59,8 @@ class GradualStructuredPruning(keras.callbacks.Callback):
                  **plan_kwargs):
         super().__init__()
         _plan._validate(ratio, plan_kwargs.get("importance", "l1"), plan_kwargs.get("round_to", 1),
-                        plan_kwargs.get("layer_ratios"), plan_kwargs.get("on_unsupported", "raise"))
+                        plan_kwargs.get("layer_ratios"), plan_kwargs.get("on_unsupported", "raise"),
+                        plan_kwargs.get("block_ratio", 0.0))
         for name, value in (("begin_step", begin_step), ("end_step", end_step)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"`{name}` must be a non-negative int. Received: {name}={value!r}")

@@ -6,6 +6,7 @@ import numpy as np
 from absl import logging
 
 from tfbig._backend import check_model
+from tfbig.prune.structured import _blocks
 from tfbig.prune.structured import _importance
 from tfbig.prune.structured import _surgery
 from tfbig.prune.structured._graph import ChannelGraph
@@ -99,6 +100,8 @@ class StructuredPlan:
         cuts: ``{layer name: Cut}`` keep masks of every layer.
         intact: ``[(layer name, reason)]`` layers whose channels could not be
             removed.
+        blocks: the residual branches removed whole, as ``(add layer, layer
+            names, score)`` tuples (see ``block_ratio``).
 
     Example:
 
@@ -110,8 +113,10 @@ class StructuredPlan:
     True
     """
 
-    def __init__(self, model, graph, groups, cuts, intact, settings):
+    def __init__(self, model, graph, groups, cuts, intact, settings, blocks=()):
         self.model = model
+        self.blocks = list(blocks)
+        self.dropped = {name for b in self.blocks for name in b.layers}
         self.graph = graph
         self.groups = groups
         self.cuts = cuts
@@ -121,7 +126,8 @@ class StructuredPlan:
 
     def _pruned_skeleton(self):
         if self._skeleton is None:
-            self._skeleton = _surgery.rebuild(self.model, self.graph.layers, self.cuts, False)
+            self._skeleton = _surgery.rebuild(self.model, self.graph.layers, self.cuts, False,
+                                              self.dropped)
         return self._skeleton
 
     @property
@@ -164,14 +170,15 @@ class StructuredPlan:
         Returns:
             The new, smaller (uncompiled) model.
         """
-        model = _surgery.rebuild(self.model, self.graph.layers, self.cuts, copy_weights)
+        model = _surgery.rebuild(self.model, self.graph.layers, self.cuts, copy_weights,
+                                 self.dropped)
         logging.info("structured pruning: %d -> %d parameters",
                      self.params_before, model.count_params())
         return model
 
     def zero_masks(self):
         """``[(variable, 0/1 mask)]`` that zero the planned channels in place."""
-        return _surgery.zero_masks(self.graph.layers, self.cuts)
+        return _surgery.zero_masks(self.graph.layers, self.cuts, self.dropped)
 
     def details(self):
         """A readable report: groups, layers, channels, parameters and FLOPs."""
@@ -191,11 +198,15 @@ class StructuredPlan:
         before = {l.name: l for l in self.model.layers}
         after = {l.name: l for l in self._pruned_skeleton().layers}
         for name, cut in self.cuts.items():
-            if cut.changed:
+            if cut.changed and name not in self.dropped and name in after:
                 heads = ""
                 if cut.heads is not None:
                     heads = f" ({len(cut.heads)} -> {int(cut.heads.sum())} heads)"
                 lines.append(f"    {name}: {_io(before[name])} -> {_io(after[name])}{heads}")
+        if self.blocks:
+            lines.append("  residual branches removed (the Add passes its other input on):")
+            for b in self.blocks:
+                lines.append(f"    {b.add}: {', '.join(b.layers)} (output scale {b.score:.3g})")
         lines.append("  left intact:")
         for name, reason in self.intact:
             lines.append(f"    {name}: {reason}")
@@ -216,8 +227,8 @@ def _io(layer):
     return f"{last(layer.input_shape)}->{last(layer.output_shape)}"
 
 
-def _validate(ratio, importance, round_to, layer_ratios, on_unsupported):
-    for name, r in [("ratio", ratio)] + [(f"layer_ratios[{k!r}]", v)
+def _validate(ratio, importance, round_to, layer_ratios, on_unsupported, block_ratio=0.0):
+    for name, r in [("ratio", ratio), ("block_ratio", block_ratio)] + [(f"layer_ratios[{k!r}]", v)
                                           for k, v in (layer_ratios or {}).items()]:
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r < 1.0:
             raise ValueError(
@@ -237,7 +248,7 @@ def _validate(ratio, importance, round_to, layer_ratios, on_unsupported):
 
 def plan(model, ratio=0.5, importance="l1", round_to=1, global_ranking=False,
          layer_ratios=None, ignore=(), on_unsupported="raise", data=None, loss=None,
-         taylor_batches=4):
+         taylor_batches=4, block_ratio=0.0):
     """Plans structured pruning: which channels, neurons and heads to remove.
 
     Builds the channel dependency graph of ``model`` (layers coupled by
@@ -267,6 +278,10 @@ def plan(model, ratio=0.5, importance="l1", round_to=1, global_ranking=False,
         loss: a Keras loss (object or name) for ``"taylor"``; the model's
             compiled loss if ``None``. Defaults to ``None``.
         taylor_batches: batches of ``data`` to use. Defaults to 4.
+        block_ratio: fraction of the removable residual branches (``x + f(x)``
+            where ``f``'s layers serve only that ``Add``) to remove whole,
+            those whose last weighted layer has the smallest mean |weight|
+            (BatchNorm: |gamma|) first. Defaults to 0.0.
 
     Returns:
         A ``StructuredPlan``.
@@ -284,7 +299,7 @@ def plan(model, ratio=0.5, importance="l1", round_to=1, global_ranking=False,
     True
     """
     check_model(model)
-    _validate(ratio, importance, round_to, layer_ratios, on_unsupported)
+    _validate(ratio, importance, round_to, layer_ratios, on_unsupported, block_ratio)
     graph = ChannelGraph(model, on_unsupported=on_unsupported, ignore=ignore)
     roots, pinned = graph.components()
     grads = None
@@ -303,8 +318,12 @@ def plan(model, ratio=0.5, importance="l1", round_to=1, global_ranking=False,
         removed = selector.global_(ratio, round_to)
     else:
         removed = selector.per_group(ratio_of, round_to)
+    blocks = []
+    if block_ratio:
+        blocks = _blocks.select_branches(_blocks.find_branches(model), block_ratio)
     return _assemble(model, graph, selector, removed, roots, pinned, dict(
-        ratio=ratio, importance=importance, round_to=round_to, global_ranking=global_ranking))
+        ratio=ratio, importance=importance, round_to=round_to, global_ranking=global_ranking,
+        block_ratio=block_ratio), blocks)
 
 
 def _taylor(model, data, loss, batches):
@@ -318,7 +337,7 @@ def _taylor(model, data, loss, batches):
     return _importance.taylor_gradients(model, data, loss, batches)
 
 
-def _assemble(model, graph, selector, removed, roots, pinned, settings):
+def _assemble(model, graph, selector, removed, roots, pinned, settings, blocks):
     removed_roots = {r for rs in removed.values() for r in rs}
     gone = np.isin(roots, list(removed_roots)) if removed_roots else np.zeros(len(roots), bool)
 
@@ -346,7 +365,7 @@ def _assemble(model, graph, selector, removed, roots, pinned, settings):
                 intact += [(name, reason) for name in layers]
         groups.append(Group(layers, selector.kind(key), len(comp_roots),
                             len(comp_roots) - len(idx), idx, reason))
-    return StructuredPlan(model, graph, groups, cuts, intact, settings)
+    return StructuredPlan(model, graph, groups, cuts, intact, settings, blocks)
 
 
 def prune(model, ratio=0.5, **kwargs):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from tfbig._backend import keras
+from tfbig.prune.structured import _blocks
 
 
 def _new_config(layer, cut, surgeon):
@@ -11,7 +12,7 @@ def _new_config(layer, cut, surgeon):
     return surgeon.config(layer, cut)
 
 
-def rebuild(model, entries, cuts, copy_weights=True):
+def rebuild(model, entries, cuts, copy_weights=True, dropped=()):
     """Returns a new model with each layer's config (and weights) cut.
 
     Args:
@@ -20,6 +21,7 @@ def rebuild(model, entries, cuts, copy_weights=True):
         cuts: ``{layer name: Cut}``.
         copy_weights: copy the kept weights (else the new layers keep their
             fresh initial values).
+        dropped: names of layers to leave out (removed residual branches).
     """
 
     def clone(layer):
@@ -28,10 +30,14 @@ def rebuild(model, entries, cuts, copy_weights=True):
         config = _new_config(layer, cuts.get(layer.name), surgeon)
         return layer.__class__.from_config(config)
 
-    new = keras.models.clone_model(model, clone_function=clone)
+    if dropped:
+        new = _blocks.rebuild_without(model, clone, set(dropped))
+    else:
+        new = keras.models.clone_model(model, clone_function=clone)
     if copy_weights:
+        kept = {layer.name for layer in new.layers}
         for layer in model.layers:
-            if not layer.weights:
+            if not layer.weights or layer.name not in kept:
                 continue
             cut = cuts.get(layer.name)
             entry = entries.get(layer.name)
@@ -43,18 +49,22 @@ def rebuild(model, entries, cuts, copy_weights=True):
     return new
 
 
-def zero_masks(entries, cuts):
+def zero_masks(entries, cuts, dropped=()):
     """Per-variable 0/1 masks that zero the removed channels in place.
 
     Returns:
         A list of ``(variable, mask)``; ``variable * mask`` zeroes every
         weight, bias, BatchNorm gamma/beta and head projection of a removed
-        channel, so that the channel outputs exactly zero.
+        channel, so that the channel outputs exactly zero; every trainable
+        weight of a ``dropped`` layer is zeroed, so a removed branch adds zero.
     """
     out = {}
+    for name in dropped:
+        for variable in entries[name]["layer"].trainable_weights:
+            out[id(variable)] = (variable, np.zeros(variable.shape, dtype=np.float32))
     for name, cut in cuts.items():
         entry = entries[name]
-        if not cut.changed or entry["surgeon"] is None:
+        if not cut.changed or entry["surgeon"] is None or name in dropped:
             continue
         for s in entry["surgeon"].slices(entry["layer"], entry["state"]):
             if s.kind == "stat":
