@@ -133,3 +133,24 @@ def assert_zero_channels_removed_exactly(model, ratio=0.5, **kwargs):
     )
     assert new.count_params() == again.params_after < again.params_before
     return again, new
+
+
+def one_dimensional():
+    inputs = keras.Input((12, 4))
+    x = L.Conv1D(10, 3, padding="same", name="c1")(inputs)
+    x = L.PReLU(name="prelu")(x)
+    x = L.DepthwiseConv1D(3, padding="same", name="dw")(x)
+    x = L.SeparableConv1D(8, 3, padding="same", depth_multiplier=2, name="sep")(x)
+    y = L.Conv1D(8, 1, activation="elu", name="c2")(x)
+    x = L.Average(name="avg")([x, y])
+    x = L.Maximum(name="max")([x, L.Conv1D(8, 1, name="c3")(x)])
+    x = L.Minimum(name="min")([x, L.Conv1D(8, 1, name="c4")(x)])
+    x = L.UpSampling1D(2, name="up")(x)
+    x = L.Cropping1D(2, name="crop")(x)
+    x = L.Conv1DTranspose(6, 3, strides=2, name="tconv")(x)
+    x = L.Permute((1, 2), name="same_order")(x)
+    x = L.SpatialDropout1D(0.1, name="sdrop")(x)
+    x = L.GlobalMaxPooling1D(name="gmp")(x)
+    x = L.Dense(6, name="scores")(x)
+    s = L.Softmax(name="softmax")(x)  # a softmax over channels pins "scores"
+    return keras.Model(inputs, L.Dense(2, name="o")(s), name="one_d")

@@ -111,3 +111,19 @@ def test_transformer_attention_branches_removed_whole():
     p, new = assert_zero_channels_removed_exactly(model, block_ratio=0.5)
     assert sorted(b.layers for b in p.blocks) == [("block1_mha",), ("block2_mha",)]
     assert len(new.layers) == len(model.layers) - 4
+
+
+def test_one_dimensional_layers_and_merges():
+    p, new = assert_zero_channels_removed_exactly(_models.one_dimensional())
+    assert new.get_layer("c1").filters == 5
+    assert new.get_layer("sep").filters == 4
+    assert new.get_layer("tconv").filters == 3
+    assert dict(p.intact)["scores"] == "its softmax mixes every channel (at 'softmax')"
+
+
+def test_pruned_model_saves_and_loads_without_custom_objects(tmp_path):
+    from tfbig.testing import run_saving_test
+
+    new = sp.prune(transformer(num_layers=1), ratio=0.5)
+    x = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+    run_saving_test(new, x, formats=("keras", "h5"), atol=1e-5, directory=str(tmp_path))
