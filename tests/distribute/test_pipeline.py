@@ -111,6 +111,47 @@ def test_multi_input_tensor_skips_a_stage(data):
     assert_weights_close(piped, reference, atol=1e-5)
 
 
+
+def test_int_inputs_embedding_dict_outputs_and_sample_weights():
+    """Sparse (IndexedSlices) gradients, two weighted losses, an output of a middle stage."""
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    h = keras.layers.Embedding(20, 8, name="emb")(tokens)
+    h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
+    h = keras.layers.Dense(8, activation="relu", name="d0")(h)
+    aux = keras.layers.Dense(3, name="aux")(h)
+    main = keras.layers.Dense(3, name="main")(keras.layers.Dense(8, name="d1")(h))
+    model = keras.Model(tokens, {"aux": aux, "main": main})
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    rng = np.random.RandomState(0)
+    x, sw = rng.randint(0, 20, (32, 6)).astype("int32"), rng.rand(32).astype("float32")
+    y = {"aux": rng.randint(0, 3, 32), "main": rng.randint(0, 3, 32)}
+
+    def fit(m):
+        xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        m.compile(keras.optimizers.SGD(0.1), {"aux": xent, "main": xent},
+                  loss_weights={"aux": 0.3, "main": 1.0})
+        return m.fit(x, y, sample_weight=sw, batch_size=8, shuffle=False, verbose=0).history
+
+    expected = fit(reference)
+    piped = pipeline(model, devices=3, num_microbatches=4)
+    assert piped.plan.cuts == ("emb", "d0")
+    got = fit(piped)
+    assert_weights_close(piped, reference, atol=1e-5)
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-5)
+    assert sorted(piped.predict(x[:3], verbose=0)) == ["aux", "main"]
+
+
+def test_batch_normalization_with_one_microbatch_equals_full_batch(data):
+    keras.utils.set_random_seed(3)
+    model = models.cnn(filters=(4, 8), dense_units=None, dropout=0.0)
+    reference = keras.models.clone_model(model)
+    reference.set_weights(model.get_weights())
+    _compile(reference).fit(*data, batch_size=BATCH, shuffle=False, verbose=0)
+    piped = _compile(pipeline(model, devices=2, num_microbatches=1))
+    piped.fit(*data, batch_size=BATCH, shuffle=False, verbose=0)
+    assert_weights_close(piped, reference, atol=1e-5)  # includes the moving statistics
+
 def _same_device(a, b):
     a, b = tf.DeviceSpec.from_string(a), tf.DeviceSpec.from_string(b)
     return (a.device_type, a.device_index) == (b.device_type, b.device_index)
