@@ -71,6 +71,18 @@ class PipelineModel(keras.Model):
             the stages' variables).
         plan: the :class:`PipelinePlan` (also printed by ``summary()``).
         stage_models: one functional model per stage (views on ``model``).
+
+    Example:
+
+    >>> from tfbig import keras
+    >>> from tfbig.distribute.pipeline import pipeline
+    >>> model = keras.Sequential([keras.layers.Dense(3, input_shape=(2,)),
+    ...                           keras.layers.Dense(1)])
+    >>> piped = pipeline(model, devices=["/cpu:0", "/cpu:0"])
+    >>> isinstance(piped, PipelineModel), len(piped.stage_models)
+    (True, 2)
+    >>> piped.get_config()["num_microbatches"]
+    1
     """
 
     def __init__(self, model, devices=None, num_microbatches=1, cuts=None,

@@ -18,6 +18,11 @@ class StagePlan:
         cost: the balancing cost of the stage (bytes, or measured seconds).
         receives: names of the layers whose outputs it receives from earlier
             stages (``"image"`` for a model input).
+
+    Example:
+
+    >>> StagePlan(0, "/device:CPU:0", ("dense",), 12, 48, 48.0, ("x",)).param_bytes
+    48
     """
 
     index: int
@@ -38,6 +43,13 @@ class PipelinePlan:
         num_microbatches: micro-batches per training batch (M).
         balance: how the cuts were chosen: ``"params"``, ``"time"`` or
             ``"cuts"`` (given by the user).
+
+    Example:
+
+    >>> stage = StagePlan(0, "/device:CPU:0", ("d",), 4, 16, 16.0, ("x",))
+    >>> plan = PipelinePlan((stage, stage), num_microbatches=3, balance="params")
+    >>> plan.bubble_fraction, plan.param_bytes_by_device()
+    (0.25, {'/device:CPU:0': 32})
     """
 
     stages: tuple
