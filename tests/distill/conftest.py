@@ -36,6 +36,17 @@ class InlineFeatureNet(SubclassedNet):
         return self.head(tf.nn.relu(tf.matmul(x, self.hidden.kernel)))
 
 
+def mirrored(num_replicas):
+    """A MirroredStrategy over logical CPUs that several tests can create in one
+    process: tfbig.distribute picks ReductionToOneDevice on CPUs (TF's default
+    collective all-reduce numbers its groups from 1 in every strategy, and two
+    live strategies then abort each other)."""
+    from tfbig.distribute import logical_device_names
+    from tfbig.distribute import strategy
+
+    return strategy("mirrored", devices=logical_device_names("CPU")[:num_replicas])
+
+
 def sequential_mlp(width, name):
     return keras.Sequential(
         [

@@ -9,8 +9,8 @@ from tfbig.distill import LogitsLoss
 from tfbig.distill import cache_teacher_outputs
 from tfbig.models import mlp
 from tfbig.testing import assert_weights_close
-from tfbig.testing import mirrored_strategy
 
+from tests.distill.conftest import mirrored
 from tests.distill.conftest import SubclassedNet
 
 
@@ -88,10 +88,10 @@ def test_cached_training_under_mirrored_equals_single_device(batch):
     x, y = batch
     single = _make()
     single.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    mirrored = _make(mirrored_strategy(2))
-    mirrored.fit(cache_teacher_outputs(mirrored, x, y, batch_size=16, shuffle=False),
+    distributed = _make(mirrored(2))
+    distributed.fit(cache_teacher_outputs(distributed, x, y, batch_size=16, shuffle=False),
                  epochs=1, verbose=0)
-    assert_weights_close(single.student, mirrored.student, atol=1e-5)
+    assert_weights_close(single.student, distributed.student, atol=1e-5)
 
 
 def test_bad_input(batch):

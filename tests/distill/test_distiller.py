@@ -11,9 +11,9 @@ from tfbig.distill import FeatureLoss
 from tfbig.distill import LogitsLoss
 from tfbig.models import mlp
 from tfbig.testing import assert_weights_close
-from tfbig.testing import mirrored_strategy
 from tfbig.testing import run_saving_test
 
+from tests.distill.conftest import mirrored
 from tests.distill.conftest import InlineFeatureNet
 from tests.distill.conftest import SubclassedNet
 from tests.distill.conftest import sequential_mlp
@@ -193,11 +193,11 @@ def _distill(strategy, batch, scce, epochs=1):
 
 def test_mirrored_step_equals_single_device(batch, scce):
     single = _distill(tf.distribute.get_strategy(), batch, scce)
-    mirrored = _distill(mirrored_strategy(2), batch, scce)
-    assert_weights_close(single.student, mirrored.student, atol=1e-5)
+    distributed = _distill(mirrored(2), batch, scce)
+    assert_weights_close(single.student, distributed.student, atol=1e-5)
     np.testing.assert_allclose(
         single.distillation_losses[1].projection_layer.kernel.numpy(),
-        mirrored.distillation_losses[1].projection_layer.kernel.numpy(), atol=1e-5)
+        distributed.distillation_losses[1].projection_layer.kernel.numpy(), atol=1e-5)
 
 
 # ------------------------------------------------------ saving and resuming

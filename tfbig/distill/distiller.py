@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfbig._backend import check_model
 from tfbig._backend import keras
 from tfbig._backend import register_serializable
+from tfbig.distill import _partners
 from tfbig.distill import _taps
 from tfbig.distill.base import DistillationLoss
 
@@ -135,7 +136,9 @@ class Distiller(keras.Model):
     take ``distiller.student`` to save, prune, quantize or export it.
 
     Build it (and compile it) inside ``strategy.scope()`` to train under a
-    distribution strategy. Training logs ``loss`` (the whole objective),
+    distribution strategy. The student may be pruned (``tfbig.prune.magnitude``;
+    ``fit`` adds its ``PruningCallback``) or quantization-aware
+    (``tfbig.quantize.qat``); layer names reach inside their wrappers. Training logs ``loss`` (the whole objective),
     ``student_loss``, ``distillation_loss`` and the compiled metrics.
 
     Args:
@@ -254,6 +257,18 @@ class Distiller(keras.Model):
     def weights(self):
         """Trainable then non-trainable weights (no metric state)."""
         return self.trainable_weights + self.non_trainable_weights
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``, plus the callbacks a pruned student needs.
+
+        A student pruned with ``tfbig.prune.magnitude`` gets its
+        ``PruningCallback`` (one from tfmot's ``prune_low_magnitude`` gets
+        ``UpdatePruningStep``) unless ``callbacks`` already holds one, just as
+        the student's own ``fit`` would add it.
+        """
+        callbacks = list(callbacks or [])
+        callbacks += _partners.partner_callbacks(self.student, callbacks)
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def call(self, inputs, training=None):
         inputs, _ = split_cached(inputs)
