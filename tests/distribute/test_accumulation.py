@@ -101,3 +101,11 @@ def test_saves_and_loads_without_custom_objects(data, tmp_path):
 def test_bad_arguments(args, error, match):
     with pytest.raises(error, match=match):
         GradientAccumulationOptimizer(*args)
+
+
+def test_keras3_optimizer_is_refused():
+    keras3 = pytest.importorskip("keras")
+    if not keras3.__version__.startswith("3"):
+        pytest.skip("the installed `keras` is not Keras 3")
+    with pytest.raises(TypeError, match="TF_USE_LEGACY_KERAS=1.*Received: inner_optimizer of type keras"):
+        accumulate_gradients(keras3.optimizers.SGD(0.1), 2)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tfbig.distribute import launch_workers
+from tfbig.distribute.launch import main
 
 _SHOW = (
     "import json, os; c = json.loads(os.environ['TF_CONFIG']); "
@@ -98,8 +99,10 @@ def test_command_line_prefixes_output_and_reports_failure():
     )
     assert bad.returncode == 3
     assert "worker 1 failed with exit code 3" in bad.stderr
-    usage = subprocess.run(
-        [sys.executable, "-m", "tfbig.distribute.launch", "--num_workers", "0", "--", "x"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert usage.returncode == 2 and "num_workers=0" in usage.stderr
+
+
+def test_command_line_usage_errors(capsys):
+    assert main(["--num_workers", "0", "--", "x"]) == 2
+    assert "num_workers=0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--num_workers", "2", "python", "train.py"])  # no `--`

@@ -1,41 +1,42 @@
 """Data-parallel and model-parallel training inside ordinary ``model.fit``.
 
-Names are imported on first use (``tfbig.distribute.launch_workers`` does not
-import TensorFlow), so the launcher process stays light.
+Importing this package registers its serializable Keras objects
+(``GradientAccumulationOptimizer``, ``WarmupSchedule``), so models saved with
+them load without ``custom_objects``.
 """
 
-import importlib
+from tfbig.distribute.accumulation import GradientAccumulationOptimizer
+from tfbig.distribute.accumulation import accumulate_gradients
+from tfbig.distribute.chief import chief_path
+from tfbig.distribute.chief import is_chief
+from tfbig.distribute.data import distribute_dataset
+from tfbig.distribute.data import distribute_files
+from tfbig.distribute.devices import logical_device_names
+from tfbig.distribute.devices import set_logical_devices
+from tfbig.distribute.fault_tolerance import backup_and_restore
+from tfbig.distribute.launch import LaunchResult
+from tfbig.distribute.launch import launch_workers
+from tfbig.distribute.precision import set_mixed_precision
+from tfbig.distribute.scaling import WarmupSchedule
+from tfbig.distribute.scaling import global_batch_size
+from tfbig.distribute.scaling import scale_learning_rate
+from tfbig.distribute.strategies import strategy
 
-# Public names: name -> defining module.
-_PUBLIC = {
-    "logical_device_names": "tfbig.distribute.devices",
-    "set_logical_devices": "tfbig.distribute.devices",
-    "launch_workers": "tfbig.distribute.launch",
-    "LaunchResult": "tfbig.distribute.launch",
-    "strategy": "tfbig.distribute.strategies",
-    "GradientAccumulationOptimizer": "tfbig.distribute.accumulation",
-    "accumulate_gradients": "tfbig.distribute.accumulation",
-    "global_batch_size": "tfbig.distribute.scaling",
-    "scale_learning_rate": "tfbig.distribute.scaling",
-    "WarmupSchedule": "tfbig.distribute.scaling",
-    "distribute_dataset": "tfbig.distribute.data",
-    "distribute_files": "tfbig.distribute.data",
-    "set_mixed_precision": "tfbig.distribute.precision",
-    "is_chief": "tfbig.distribute.chief",
-    "chief_path": "tfbig.distribute.chief",
-    "backup_and_restore": "tfbig.distribute.fault_tolerance",
-}
-
-__all__ = list(_PUBLIC)
-
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tfbig.distribute' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__all__ = [
+    "GradientAccumulationOptimizer",
+    "LaunchResult",
+    "WarmupSchedule",
+    "accumulate_gradients",
+    "backup_and_restore",
+    "chief_path",
+    "distribute_dataset",
+    "distribute_files",
+    "global_batch_size",
+    "is_chief",
+    "launch_workers",
+    "logical_device_names",
+    "scale_learning_rate",
+    "set_logical_devices",
+    "set_mixed_precision",
+    "strategy",
+]

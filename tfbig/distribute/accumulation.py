@@ -23,8 +23,9 @@ def _check_inner(optimizer):
         kind = type(optimizer).__module__ + "." + type(optimizer).__qualname__
         raise TypeError(
             "`inner_optimizer` must be a tf_keras optimizer such as "
-            "`tfbig.keras.optimizers.SGD(...)` (not a legacy or Keras 3 optimizer). "
-            f"Received: inner_optimizer of type {kind}"
+            "`tfbig.keras.optimizers.SGD(...)`, not a legacy or Keras 3 one (build it "
+            "with `from tfbig import keras`, or set TF_USE_LEGACY_KERAS=1 before "
+            f"importing TensorFlow). Received: inner_optimizer of type {kind}"
         )
     return optimizer
 
