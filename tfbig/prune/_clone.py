@@ -66,6 +66,16 @@ def child_layers(layer):
     return children
 
 
+def paired_children(first, second):
+    """``(child of first, child of second)`` held under the same attribute and index.
+
+    Paired by key, not position: replacing an attribute moves it to the end.
+    """
+    by_key = {(attr, index): child for attr, index, child in child_layers(second)}
+    return [(child, by_key[(attr, index)]) for attr, index, child in child_layers(first)
+            if (attr, index) in by_key]
+
+
 def _set_child(parent, attr, index, value):
     if index is None:
         setattr(parent, attr, value)
@@ -105,12 +115,6 @@ class Cloner:
         self.plan = Plan()
 
     def _leaf(self, layer, path):
-        if isinstance(layer, TfmotWrapper):
-            raise ValueError(
-                f"Layer {path!r} is already a pruning wrapper. Prune the original model, "
-                "or `tfbig.prune.strip` this one first. "
-                f"Received: layer={path!r}"
-            )
         fresh = fresh_copy(layer)
         if is_prunable_leaf(layer):
             _materialize(fresh, layer)
@@ -129,6 +133,12 @@ class Cloner:
         """Returns the pruned copy of ``layer`` (a model or a layer)."""
         if path:
             self.plan.seen.append(path)
+        if isinstance(layer, TfmotWrapper):
+            raise ValueError(
+                f"Layer {path!r} is already a pruning wrapper. Prune the original model, "
+                "or `tfbig.prune.strip` this one first. "
+                f"Received: layer={path!r}"
+            )
         if isinstance(layer, keras.Model) and is_graph_network(layer):
             prefix = f"{path}/" if path else ""
             return keras.models.clone_model(
@@ -146,14 +156,16 @@ class Cloner:
     def _rewire(self, original, fresh, path):
         originals = child_layers(original)
         copies = child_layers(fresh)
-        if [(a, i) for a, i, _ in originals] != [(a, i) for a, i, _ in copies]:
+        copies = {(a, i): c for a, i, c in copies}
+        if sorted(k[:2] for k in originals) != sorted(copies):
             raise TypeError(
                 f"{type(original).__name__} {path or original.name!r} re-created from its "
                 "config has different sublayers than the original, so its weights cannot "
                 "be carried over; make `get_config` return every `__init__` argument. "
                 f"Received: layer={original.name!r}"
             )
-        for (attr, index, child), (_, _, copy) in zip(originals, copies):
+        for attr, index, child in originals:
+            copy = copies[(attr, index)]
             child_path = f"{path}/{child.name}" if path else child.name
             copy._name = child.name  # pylint: disable=protected-access
             self.plan.seen.append(child_path)
@@ -190,7 +202,7 @@ def pair_layers(source, target):
                 yield from pair_layers(child, by_name[unwrapped(child).name])
         return
     if not is_prunable_leaf(source) and child_layers(source):
-        for (_, _, a), (_, _, b) in zip(child_layers(source), child_layers(target)):
+        for (a, b) in paired_children(source, target):
             yield from pair_layers(a, b)
         own_s = source._trainable_weights + source._non_trainable_weights  # pylint: disable=protected-access
         own_t = target._trainable_weights + target._non_trainable_weights  # pylint: disable=protected-access

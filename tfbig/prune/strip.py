@@ -28,9 +28,9 @@ class _Unwrapper(_clone.Cloner):
         return _clone.fresh_copy(layer)
 
     def _unwrap_children(self, original, fresh):
-        for (attr, index, child), (_, _, copy) in zip(
-            _clone.child_layers(original), _clone.child_layers(fresh)
-        ):
+        copies = {(a, i): c for a, i, c in _clone.child_layers(fresh)}
+        for attr, index, child in _clone.child_layers(original):
+            copy = copies[(attr, index)]
             copy._name = child.name  # pylint: disable=protected-access
             if isinstance(child, _clone.TfmotWrapper):
                 # The fresh parent re-created the plain layer; give it the inner name.

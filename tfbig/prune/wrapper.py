@@ -112,7 +112,10 @@ class PruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
             block_pooling_type=self.block_pooling_type,
         )
 
-    def call(self, inputs, *args, training=None, **kwargs):
+    def call(self, inputs, *args, **kwargs):
+        # No named `training` parameter: Keras would bind a second positional
+        # input (MultiHeadAttention's `value`) to it. Keras passes it in kwargs.
+        training = kwargs.pop("training", None)
         if training is None:
             training = keras.backend.learning_phase()
 
@@ -125,10 +128,32 @@ class PruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
                 return tf.group(self.pruning_obj.conditional_mask_update())
 
         self.add_update(tfmot_utils.smart_cond(training, step_and_mask, tf.no_op))
-        self.add_update(self.pruning_obj.weight_mask_op())
+        self.add_update(self._mask_weights())
         if "training" in inspect.getfullargspec(self.layer.call).args:
             kwargs["training"] = training
         return self.layer.call(inputs, *args, **kwargs)
+
+    def _mask_weights(self):
+        """``weight = weight * mask`` on every replica.
+
+        Replaces tfmot's op, which all-reduces the masked weights (a needless
+        collective: mirrored weights are equal) and fails on a model built
+        under a strategy but called outside its scope.
+        """
+
+        def assign_all(strategy=None):
+            ops = []
+            for weight, mask, _ in self.pruning_vars:
+                if strategy is None:
+                    ops.append(weight.assign(weight * tf.cast(mask, weight.dtype)))
+                else:
+                    ops.append(strategy.extended.update(
+                        weight, lambda w, m: w.assign(w * tf.cast(m, w.dtype)), args=(mask,)))
+            return tf.group(ops)
+
+        if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+            return tf.distribute.get_replica_context().merge_call(assign_all)
+        return assign_all()
 
     def get_config(self):
         config = super().get_config()
