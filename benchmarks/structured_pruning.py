@@ -91,17 +91,21 @@ def main():
     parser.add_argument("--input_size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--models", default="cnn,resnet50,mobilenetv2")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     size = (args.input_size, args.input_size, 3)
+    builders = {
+        "cnn": (cnn, args.calls),
+        "resnet50": (lambda: keras.applications.ResNet50(
+            weights=None, input_shape=size, classes=10), max(1, args.calls // 2)),
+        "mobilenetv2": (lambda: keras.applications.MobileNetV2(
+            weights=None, input_shape=size, classes=10), args.calls),
+    }
     results = {"input_size": args.input_size}
-    results.update(compare("cnn", cnn(), args.rounds, args.calls))
-    results.update(compare(
-        "resnet50", keras.applications.ResNet50(weights=None, input_shape=size, classes=10),
-        args.rounds, max(1, args.calls // 2)))
-    results.update(compare(
-        "mobilenetv2", keras.applications.MobileNetV2(weights=None, input_shape=size, classes=10),
-        args.rounds, args.calls))
+    for name in args.models.split(","):
+        build, calls = builders[name]
+        results.update(compare(name, build(), args.rounds, calls))
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}))
 
 
