@@ -48,7 +48,8 @@ def test_model_is_not_changed(small_cnn):
 def test_round_to_keeps_multiples():
     model = mlp(hidden=(40, 24), dropout=0.0)
     p = sp.plan(model, ratio=0.3, round_to=8)
-    assert [(g.layers, g.kept) for g in p.groups if g.removed] == [(("dense1",), 32), (("dense2",), 16)]
+    kept = [(g.layers, g.kept) for g in p.groups if g.removed]
+    assert kept == [(("dense1",), 32), (("dense2",), 16)]
 
 
 def test_layer_ratios_and_ignore():
@@ -157,3 +158,8 @@ def test_model_output_and_softmax_stay_intact():
 def test_unbuilt_sequential_is_refused():
     with pytest.raises(TypeError, match=r"not built.*Input"):
         sp.plan(keras.Sequential([keras.layers.Dense(2)]))
+
+
+def test_ratio_zero_removes_nothing_even_when_rounding():
+    p = sp.plan(mlp(hidden=(19,)), ratio=0.0, round_to=8)
+    assert not any(g.removed for g in p.groups)

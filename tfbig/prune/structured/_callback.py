@@ -68,7 +68,8 @@ class GradualStructuredPruning(keras.callbacks.Callback):
             raise ValueError("`end_step` must be greater than `begin_step`. "
                              f"Received: begin_step={begin_step}, end_step={end_step}")
         if not isinstance(frequency, int) or frequency < 1:
-            raise ValueError(f"`frequency` must be a positive int. Received: frequency={frequency!r}")
+            raise ValueError(
+                f"`frequency` must be a positive int. Received: frequency={frequency!r}")
         if model is not None:
             check_model(model, allow_subclassed=False)
         self.ratio = ratio

@@ -11,6 +11,7 @@ from tfbig.prune.structured import _importance
 from tfbig.prune.structured import _surgery
 from tfbig.prune.structured._graph import ChannelGraph
 from tfbig.prune.structured._registry import Cut
+from tfbig.prune.structured._select import Selector
 
 Group = collections.namedtuple("Group", ["layers", "kind", "size", "kept", "removed", "pinned"])
 Group.__doc__ = """One set of coupled channels (or heads) that a ratio applies to.
@@ -20,72 +21,6 @@ Fields: ``layers`` (the layers that create these channels), ``kind``
 after), ``removed`` (indices removed, in the first layer's numbering) and
 ``pinned`` (``None`` or why the group cannot shrink).
 """
-
-
-def _round_kept(n, ratio, round_to, pinned_count):
-    kept = n * (1.0 - ratio)
-    if round_to > 1:
-        kept = max(round_to, int(np.floor(kept / round_to + 0.5)) * round_to)
-    else:
-        kept = max(1, int(np.ceil(kept - 1e-9)))
-    return int(min(n, max(kept, pinned_count)))
-
-
-class _Selector:
-    """Decides the removed components of each group from their scores."""
-
-    def __init__(self, graph, scores, roots, pinned):
-        self.graph, self.scores, self.roots, self.pinned = graph, scores, roots, pinned
-        comps = collections.OrderedDict()
-        for atom, root in enumerate(roots.tolist()):
-            comps.setdefault(root, set()).add(graph.atom_source[atom])
-        groups = collections.OrderedDict()
-        for root, sources in comps.items():
-            groups.setdefault(frozenset(sources), []).append(root)
-        self.groups = groups
-
-    def kind(self, key):
-        return "heads" if any(self.graph.sources[s].tag == "head" for s in key) else "channels"
-
-    def candidates(self, roots):
-        free = [r for r in roots if r not in self.pinned]
-        return sorted(free, key=lambda r: (self.scores[r], r))
-
-    def per_group(self, ratio_of, round_to):
-        removed = {}
-        for key, roots in self.groups.items():
-            free = self.candidates(roots)
-            step = round_to if self.kind(key) == "channels" else 1
-            kept = _round_kept(len(roots), ratio_of(key), step, len(roots) - len(free))
-            removed[key] = free[: len(roots) - kept]
-        return removed
-
-    def global_(self, ratio, round_to):
-        pool, total = [], 0
-        for key, roots in self.groups.items():
-            free = self.candidates(roots)
-            if not free:
-                continue
-            total += len(roots)
-            mean = np.mean([self.scores[r] for r in roots]) or 1.0
-            pool += [(self.scores[r] / mean, key, r) for r in free]
-        pool.sort(key=lambda t: (t[0], t[2]))
-        budget = int(np.floor(ratio * total))
-        count = collections.Counter()
-        for _, key, _ in pool:
-            if budget <= 0:
-                break
-            if len(self.groups[key]) - count[key] > 1:
-                count[key] += 1
-                budget -= 1
-        removed = {}
-        for key, roots in self.groups.items():
-            free = self.candidates(roots)
-            share = count[key] / len(roots)
-            step = round_to if self.kind(key) == "channels" else 1
-            kept = _round_kept(len(roots), share, step, len(roots) - len(free))
-            removed[key] = free[: len(roots) - kept]
-        return removed
 
 
 class StructuredPlan:
@@ -186,7 +121,8 @@ class StructuredPlan:
         lines = [
             f"Structured pruning plan for {self.model.name!r} "
             f"(ratio={self.settings['ratio']}, importance={self.settings['importance']!r}, "
-            f"round_to={self.settings['round_to']}, global_ranking={self.settings['global_ranking']})",
+            f"round_to={self.settings['round_to']}, "
+            f"global_ranking={self.settings['global_ranking']})",
             f"  parameters: {pb:,} -> {pa:,} ({pa / max(pb, 1):.1%})",
             f"  FLOPs:      {fb:,} -> {fa:,} ({fa / max(fb, 1):.1%})",
             "  pruned groups (layers that create the channels: before -> after):",
@@ -306,7 +242,7 @@ def plan(model, ratio=0.5, importance="l1", round_to=1, global_ranking=False,
     if importance == "taylor":
         grads = _taylor(model, data, loss, taylor_batches)
     scores, _ = _importance.component_scores(graph, roots, importance, grads)
-    selector = _Selector(graph, scores, roots, pinned)
+    selector = Selector(graph, scores, roots, pinned)
     layer_ratios = dict(layer_ratios or {})
 
     def ratio_of(key):
