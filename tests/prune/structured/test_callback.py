@@ -73,3 +73,14 @@ def test_digits_cnn_half_channels_with_distillation(digits_train, digits_test):
     print(f"digits cnn: original {base:.4f}, 50% channels {pruned:.4f}")
     assert base > 0.95
     assert pruned >= base - 0.01
+
+
+def test_fitting_a_wrapper_without_model_names_the_fix():
+    teacher, student = mlp(hidden=(8,)), mlp(hidden=(8,))
+    distiller = Distiller(teacher=teacher, student=student,
+                          distillation_losses=[LogitsLoss()], alpha=0.5)
+    distiller.compile("sgd", SCE)
+    cb = sp.GradualStructuredPruning(end_step=2, frequency=1)
+    x, y = np.zeros((4, 8, 8, 1), "float32"), np.zeros((4,), "int32")
+    with pytest.raises(TypeError, match=r"subclassed.*model=student"):
+        distiller.fit(x, y, epochs=1, verbose=0, callbacks=[cb])

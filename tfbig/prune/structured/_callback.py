@@ -5,6 +5,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfbig._backend import check_model
+from tfbig._backend import is_graph_network
 from tfbig._backend import keras
 from tfbig.prune.structured import _plan
 
@@ -92,7 +93,15 @@ class GradualStructuredPruning(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._masks = []
         self.plan = None
-        check_model(self._pruned(), allow_subclassed=False)
+        model = self._pruned()
+        if self.target is None and not is_graph_network(model):
+            raise TypeError(
+                f"GradualStructuredPruning prunes a Sequential or functional model, but the "
+                f"model being fit, {model.name!r} ({type(model).__name__}), is subclassed. "
+                "When fitting a Distiller (or another wrapper), pass the model to prune: "
+                f"GradualStructuredPruning(..., model=student). Received: model={model.name!r}"
+            )
+        check_model(model, allow_subclassed=False)
 
     def _pruned(self):
         return self.target if self.target is not None else self.model
