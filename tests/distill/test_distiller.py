@@ -164,17 +164,20 @@ def test_one_step_equals_hand_computation(batch, scce):
     np.testing.assert_allclose(logs["distillation_loss"][0], float(kl + 0.5 * mse), rtol=1e-5)
 
 
-def test_evaluate_and_predict_report_the_student(batch, scce):
+def test_evaluate_reports_the_objective_and_the_student_metrics(batch, scce):
     teacher, student = _pair()
-    distiller = Distiller(teacher, student, [LogitsLoss()])
+    distiller = Distiller(teacher, student, [LogitsLoss()], alpha=0.25)
     distiller.compile("adam", scce, metrics=["accuracy"])
     student.compile("adam", scce, metrics=["accuracy"])
     x, y = batch
     got = distiller.evaluate(x, y, verbose=0, return_dict=True)
     want = student.evaluate(x, y, verbose=0, return_dict=True)
-    assert set(got) == {"loss", "accuracy"}
-    np.testing.assert_allclose([got["loss"], got["accuracy"]],
-                               [want["loss"], want["accuracy"]], rtol=1e-6)
+    assert set(got) == {"loss", "student_loss", "distillation_loss", "accuracy"}
+    np.testing.assert_allclose([got["student_loss"], got["accuracy"]],
+                               [want["loss"], want["accuracy"]], rtol=1e-5)
+    distillation = float(LogitsLoss()(teacher(x), student(x)))
+    np.testing.assert_allclose(got["distillation_loss"], distillation, rtol=1e-5)
+    np.testing.assert_allclose(got["loss"], 0.25 * want["loss"] + 0.75 * distillation, rtol=1e-5)
     np.testing.assert_allclose(distiller.predict(x, verbose=0), student.predict(x, verbose=0))
 
 

@@ -131,15 +131,20 @@ class Distiller(keras.Model):
     and each distillation loss compares a teacher value with a student value
     (logits, a layer's output, attention maps). The teacher runs in inference mode
     and only the student (and any learned feature projection) is updated; the
-    teacher object is not modified. ``evaluate``/``predict``/``__call__`` use the
-    student alone, so validation reports the student's metrics. After training
-    take ``distiller.student`` to save, prune, quantize or export it.
+    teacher object is not modified. After training take ``distiller.student``
+    to save, prune, quantize or export it.
+
+    ``fit`` and ``evaluate`` log ``loss`` (the whole objective), ``student_loss``
+    (the compiled loss on the labels), ``distillation_loss`` (the weighted sum of
+    the distillation terms) and the compiled metrics of the student's
+    predictions; ``evaluate`` runs the teacher in inference mode too (or reads
+    cached teacher outputs) so that ``val_loss`` is comparable to ``loss``.
+    ``predict`` and ``__call__`` run the student alone.
 
     Build it (and compile it) inside ``strategy.scope()`` to train under a
     distribution strategy. The student may be pruned (``tfbig.prune.magnitude``;
     ``fit`` adds its ``PruningCallback``) or quantization-aware
-    (``tfbig.quantize.qat``); layer names reach inside their wrappers. Training logs ``loss`` (the whole objective),
-    ``student_loss``, ``distillation_loss`` and the compiled metrics.
+    (``tfbig.quantize.qat``); layer names reach inside their wrappers.
 
     Args:
         teacher: a built tf_keras model (Sequential, functional or subclassed)
@@ -193,7 +198,8 @@ class Distiller(keras.Model):
         self.alpha = _check_alpha(alpha)
         self._plan = _Plan(teacher, student, self.distillation_losses)
         self._configure()
-        self.total_loss_tracker = keras.metrics.Mean(name="total_loss")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
 
     def _configure(self):
@@ -281,54 +287,57 @@ class Distiller(keras.Model):
         ]
         return tf.add_n(terms)
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    def _teacher_values(self, x):
         x, teacher_values = split_cached(x)
         if teacher_values is None:
-            teacher_values = self.teacher_outputs(x)
-        elif len(teacher_values) != len(self._plan.teacher_taps):
+            return x, self.teacher_outputs(x)
+        if len(teacher_values) != len(self._plan.teacher_taps):
             raise ValueError(
                 f"The cached batch holds {len(teacher_values)} teacher values but this "
                 f"Distiller's losses read {len(self._plan.teacher_taps)}; cache with "
                 "`cache_teacher_outputs(distiller, ...)` using this very Distiller. "
                 f"Received: {len(teacher_values)} cached teacher values"
             )
+        return x, teacher_values
+
+    def _objective(self, data, training):
+        """Forward pass and losses; the total is scaled for the all-reduce."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x, teacher_values = self._teacher_values(x)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            y_pred, student_values = self._student_forward(x, training=True)
-            student_loss = self.compiled_loss(y, y_pred, sample_weight)
-            distillation_loss = self._distillation_loss(teacher_values, student_values)
-            regularization = (
-                tf.add_n(self.student.losses) if self.student.losses else 0.0
-            )
-            scaled = self.alpha * student_loss + (
-                (1.0 - self.alpha) * distillation_loss + regularization
-            ) / replicas
-        self.optimizer.minimize(scaled, self.trainable_variables, tape=tape)
+        y_pred, student_values = self._student_forward(x, training=training)
+        student_loss = self.compiled_loss(y, y_pred, sample_weight)  # already / replicas
+        distillation_loss = self._distillation_loss(teacher_values, student_values)
+        regularization = tf.add_n(self.student.losses) if self.student.losses else 0.0
+        scaled_total = self.alpha * student_loss + (
+            (1.0 - self.alpha) * distillation_loss + regularization
+        ) / replicas
         self.compiled_metrics.update_state(y, y_pred, sample_weight)
-        self.total_loss_tracker.update_state(scaled * replicas)
-        self.distillation_loss_tracker.update_state(distillation_loss)
-        return self._logs(training=True)
+        batch = tf.cast(tf.shape(tf.nest.flatten(y_pred)[0])[0], tf.float32)
+        self.loss_tracker.update_state(scaled_total * replicas, sample_weight=batch)
+        self.student_loss_tracker.update_state(student_loss * replicas, sample_weight=batch)
+        self.distillation_loss_tracker.update_state(distillation_loss, sample_weight=batch)
+        return scaled_total
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            scaled_total = self._objective(data, training=True)
+        self.optimizer.minimize(scaled_total, self.trainable_variables, tape=tape)
+        return self.get_metrics_result()
 
     def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        x, _ = split_cached(x)
-        y_pred = self.student(x, training=False)
-        self.compiled_loss(y, y_pred, sample_weight)
-        self.compiled_metrics.update_state(y, y_pred, sample_weight)
-        return self._logs(training=False)
+        self._objective(data, training=False)
+        return self.get_metrics_result()
 
-    def _logs(self, training):
-        results = self.get_metrics_result()
-        total = results.pop(self.total_loss_tracker.name)
-        distillation = results.pop(self.distillation_loss_tracker.name)
-        student = results.pop("loss")
-        if training:
-            logs = {"loss": total, "student_loss": student, "distillation_loss": distillation}
-        else:
-            logs = {"loss": student}
-        logs.update(results)
-        return logs
+    @property
+    def metrics(self):
+        """``loss`` (the objective), ``student_loss``, ``distillation_loss``, then
+        the compiled metrics (computed on the student's predictions)."""
+        metrics = [self.loss_tracker, self.student_loss_tracker, self.distillation_loss_tracker]
+        compiled = getattr(self, "compiled_metrics", None)
+        if compiled is not None:
+            metrics += compiled.metrics
+        return metrics
 
     def get_config(self):
         return {
