@@ -234,3 +234,61 @@ def test_config_round_trip_keeps_the_plan():
     clone = PipelineModel.from_config(piped.get_config())
     assert clone.plan == piped.plan
     assert clone.cuts == ["add0"] and clone.num_microbatches == 2
+
+
+_REMOTE_WORKER = '''
+import json, os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
+
+done = sys.argv[1]
+config = json.loads(os.environ["TF_CONFIG"])
+cluster = tf.train.ClusterSpec(config["cluster"])
+if config["task"]["index"] == 1:  # a plain TF server that hosts stage 1
+    server = tf.distribute.Server(cluster, job_name="worker", task_index=1)
+    while not os.path.exists(done):
+        time.sleep(0.2)
+    os._exit(0)
+resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, rpc_layer="grpc")
+tf.config.experimental_connect_to_cluster(resolver, job_name="worker", task_index=0,
+                                        make_master_device_default=False)
+from tfbig import keras
+from tfbig.distribute.pipeline import pipeline
+
+model = keras.Sequential([keras.layers.Dense(16, activation="relu", input_shape=(8,), name="a"),
+                          keras.layers.Dense(16, name="b"), keras.layers.Dense(3, name="c")])
+reference = keras.models.clone_model(model)
+reference.set_weights(model.get_weights())
+x = np.random.RandomState(0).randn(32, 8).astype("float32")
+y = np.random.RandomState(1).randint(0, 3, 32)
+for m in (reference, None):
+    if m is None:
+        m = pipeline(model, num_microbatches=2, devices=[
+            "/job:worker/replica:0/task:0/device:CPU:0", "/job:worker/replica:0/task:1/device:CPU:0"])
+        piped = m
+    m.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+diff = max(float(np.abs(a - b).max()) for a, b in zip(piped.get_weights(), reference.get_weights()))
+print("DEVICES", sorted({v.device for v in piped.model.weights}))
+print("MAX_DIFF", diff, flush=True)
+open(done, "w").close()
+os._exit(0)
+'''
+
+
+@pytest.mark.multiworker
+def test_stages_on_two_worker_processes(tmp_path):
+    import sys
+
+    from tfbig.distribute import launch_workers
+
+    script = tmp_path / "remote_pipeline.py"
+    script.write_text(_REMOTE_WORKER)
+    result = launch_workers([sys.executable, str(script), str(tmp_path / "done")],
+                            num_workers=2, timeout=240)
+    assert result.returncode == 0, result.outputs
+    out = result.outputs[0]
+    assert "task:0/device:CPU:0" in out and "task:1/device:CPU:0" in out, out
+    diff = float(out.split("MAX_DIFF")[1].split()[0])
+    assert diff < 1e-5
