@@ -5,6 +5,10 @@ model needs ``with tfmot.quantization.keras.quantize_scope():`` (tfmot issues
 #426, #773). tfbig registers the same objects once, when a QAT model is first
 built or ``tfbig.quantize`` is imported; afterwards ``keras.models.load_model``
 works as for any model. Existing registrations are never overwritten.
+
+tfmot also serializes wrapped layers so that h5/SavedModel loading looks them
+up by bare class name; every ``"package>Name"`` registration (tfbig's and
+yours, if registered before this runs) is aliased under ``"Name"`` too.
 """
 
 import tensorflow_model_optimization as tfmot
@@ -17,9 +21,22 @@ from tfbig._backend import keras
 _DONE = []
 
 
+def _alias_registered_classes(registry):
+    # tfmot's wrappers serialize the wrapped layer in the new format (bare
+    # class_name plus registered_name) but h5/SavedModel loading deserializes it
+    # the legacy way, by bare class_name. Alias "package>Name" under "Name".
+    for key, obj in list(registry.items()):
+        if ">" in key:
+            registry.setdefault(key.split(">", 1)[1], obj)
+
+
 def register_tfmot_objects():
     """Adds tfmot's quantization objects to Keras' global custom objects."""
+    import tfbig.models.reference  # noqa: F401  (registers PositionEmbedding)
+
+    registry = keras.utils.get_custom_objects()
     if _DONE:
+        _alias_registered_classes(registry)
         return
     objects = {}
     for mapping in tfmot.quantization.keras.quantize_scope().custom_objects:
@@ -30,7 +47,7 @@ def register_tfmot_objects():
         "PrunePreserveDefault8BitConvWeightsQuantizer",
     ):
         objects[name] = getattr(_prune_preserve, name)
-    registry = keras.utils.get_custom_objects()
     for name, obj in objects.items():
         registry.setdefault(name, obj)
+    _alias_registered_classes(registry)
     _DONE.append(True)

@@ -78,15 +78,23 @@ class QuantizableMultiHeadAttention(keras.layers.MultiHeadAttention):
         query, value, key = self._split(shapes)
         if not self._built_from_signature:
             self._build_from_signature(query=query, value=value, key=key)
-        key = value if key is None else key
-        # Build the projections now (not at first call) so that their kernels
-        # exist when a QuantizeWrapper asks for them.
-        self._query_dense.build(query)
-        self._key_dense.build(key)
-        self._value_dense.build(value)
-        context = query[:-1].concatenate([self._num_heads, self._value_dim])
-        self._output_dense.build(context)
         self.built = True
+
+    def _build_from_signature(self, query, value, key=None):
+        super()._build_from_signature(query, value, key=key)
+        # Build the projections now, not at first call, so that their kernels
+        # exist (in a fixed order) when a QuantizeWrapper asks for them, both
+        # when QAT wraps the layer and when a saved QAT model is loaded.
+        context = self._query_shape[:-1].concatenate([self._num_heads, self._value_dim])
+        for dense, shape in (
+            (self._query_dense, self._query_shape),
+            (self._key_dense, self._key_shape),
+            (self._value_dense, self._value_shape),
+            (self._output_dense, context),
+        ):
+            if not dense.built:
+                with tf.name_scope(dense.name):  # as a first call would name them
+                    dense.build(shape)
 
     def call(self, inputs, training=None):
         query, value, key = self._split(inputs)

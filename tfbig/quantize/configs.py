@@ -16,7 +16,12 @@ from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.pr
 
 from tfbig._backend import register_serializable
 
-__all__ = ["LayerQuantizeConfig", "SparsityPreservingWeightsQuantizer"]
+__all__ = [
+    "LayerQuantizeConfig",
+    "NamedLastValueQuantizer",
+    "NamedMovingAverageQuantizer",
+    "SparsityPreservingWeightsQuantizer",
+]
 
 _quantizers = tfmot.quantization.keras.quantizers
 
@@ -27,6 +32,71 @@ def _resolve(obj, path):
     for part in parts[:-1]:
         owner = getattr(owner, part)
     return owner, parts[-1]
+
+
+def _prefix(path):
+    return path.replace(".", "_").strip("_")
+
+
+def _join(prefix, name):
+    return f"{prefix}_{name}" if prefix else name
+
+
+@register_serializable()
+class NamedLastValueQuantizer(_quantizers.LastValueQuantizer):
+    """tfmot's ``LastValueQuantizer`` whose range variables carry a prefix.
+
+    tfmot names range variables after the weight (``kernel_min``), which
+    repeats for the four kernels inside attention and breaks ``.h5`` saving.
+
+    Args:
+        name_prefix: prefix of the range variables, e.g. ``"query_dense"``.
+        **kwargs: ``LastValueQuantizer`` arguments.
+
+    Example:
+
+    >>> q = NamedLastValueQuantizer("query", num_bits=8, per_axis=False,
+    ...                             symmetric=True, narrow_range=True)
+    >>> q.get_config()["name_prefix"]
+    'query'
+    """
+
+    def __init__(self, name_prefix, **kwargs):
+        super().__init__(**kwargs)
+        self.name_prefix = name_prefix
+
+    def build(self, tensor_shape, name, layer):
+        return super().build(tensor_shape, _join(self.name_prefix, name), layer)
+
+    def get_config(self):
+        return {**super().get_config(), "name_prefix": self.name_prefix}
+
+
+@register_serializable()
+class NamedMovingAverageQuantizer(_quantizers.MovingAverageQuantizer):
+    """tfmot's ``MovingAverageQuantizer`` whose range variables carry a prefix.
+
+    Args:
+        name_prefix: prefix of the range variables, e.g. ``"scores_quant"``.
+        **kwargs: ``MovingAverageQuantizer`` arguments.
+
+    Example:
+
+    >>> q = NamedMovingAverageQuantizer("probs", num_bits=8, per_axis=False,
+    ...                                 symmetric=False, narrow_range=False)
+    >>> q.get_config()["name_prefix"]
+    'probs'
+    """
+
+    def __init__(self, name_prefix, **kwargs):
+        super().__init__(**kwargs)
+        self.name_prefix = name_prefix
+
+    def build(self, tensor_shape, name, layer):
+        return super().build(tensor_shape, _join(self.name_prefix, name), layer)
+
+    def get_config(self):
+        return {**super().get_config(), "name_prefix": self.name_prefix}
 
 
 @register_serializable()
@@ -54,6 +124,9 @@ class SparsityPreservingWeightsQuantizer(_prune_preserve.PrunePreserveDefaultWei
         owner, attr = _resolve(layer.layer, self.weight_path)
         weights = getattr(owner, attr)
         return {"sparsity_mask": tf.math.divide_no_nan(weights, weights)}
+
+    def build(self, tensor_shape, name, layer):
+        return super().build(tensor_shape, _prefix(self.weight_path), layer)
 
     def get_config(self):
         return {"weight_path": self.weight_path, "per_axis": self.per_axis}
@@ -98,14 +171,15 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
     def _weight_quantizer(self, path):
         if self.preserve_sparsity:
             return SparsityPreservingWeightsQuantizer(path)
-        return _quantizers.LastValueQuantizer(
-            num_bits=8, per_axis=False, symmetric=True, narrow_range=True
+        return NamedLastValueQuantizer(
+            _prefix(path.rpartition(".")[0]),
+            num_bits=8, per_axis=False, symmetric=True, narrow_range=True,
         )
 
     @staticmethod
-    def _activation_quantizer():
-        return _quantizers.MovingAverageQuantizer(
-            num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+    def _activation_quantizer(name):
+        return NamedMovingAverageQuantizer(
+            name, num_bits=8, per_axis=False, symmetric=False, narrow_range=False
         )
 
     def get_weights_and_quantizers(self, layer):
@@ -116,7 +190,7 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
 
     def get_activations_and_quantizers(self, layer):
         return [
-            (getattr(*_resolve(layer, path)), self._activation_quantizer())
+            (getattr(*_resolve(layer, path)), self._activation_quantizer(_prefix(path)))
             for path in self.activation_attrs
         ]
 
@@ -139,7 +213,7 @@ class LayerQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             setattr(*_resolve(layer, path), activation)
 
     def get_output_quantizers(self, layer):
-        return [self._activation_quantizer()] if self.quantize_output else []
+        return [self._activation_quantizer("")] if self.quantize_output else []
 
     def get_config(self):
         return {

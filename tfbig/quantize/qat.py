@@ -148,9 +148,9 @@ def qat(model, layers=None, preserve_sparsity="auto", configs=None):
     Example:
 
     >>> from tfbig import keras
-    >>> model = keras.Sequential([keras.layers.Dense(4, input_shape=(3,))])
+    >>> model = keras.Sequential([keras.layers.Dense(4, input_shape=(3,), name="fc")])
     >>> qat(model).layers[-1].name
-    'quant_dense'
+    'quant_fc'
     """
     check_model(model, allow_subclassed=False)
     if preserve_sparsity not in _SPARSITY_OPTIONS or preserve_sparsity is None:

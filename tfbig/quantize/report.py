@@ -44,6 +44,30 @@ def _preserves_sparsity(wrapper):
     )
 
 
+def _inbound_names(model):
+    """``{layer name: [inbound layer names]}`` within ``model`` itself."""
+    config = model.get_config() if hasattr(model, "_is_graph_network") else {}
+    names = {}
+    for layer in config.get("layers", []):
+        nodes = layer.get("inbound_nodes") or []
+        names[layer.get("name") or layer["config"]["name"]] = [
+            entry[0] for node in nodes for entry in node
+            if isinstance(node, list) and isinstance(entry, list)
+        ]
+    return names
+
+
+def _folded_batch_norm(layer, inbound, wrapped):
+    # tfmot's Conv+BN patterns leave BN unwrapped; the converter folds it into
+    # the quantized conv before it, so it runs int8.
+    parents = inbound.get(layer.name, [])
+    return (
+        isinstance(layer, keras.layers.BatchNormalization)
+        and bool(parents)
+        and all(name in wrapped for name in parents)
+    )
+
+
 def quantization_report(model):
     """Reads a QAT model (as built by ``qat`` or loaded) into a report.
 
@@ -56,12 +80,17 @@ def quantization_report(model):
     Example:
 
     >>> from tfbig import keras
-    >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(3,))])
+    >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(3,), name="fc")])
     >>> quantization_report(m).float_layers
-    {'dense': 'Dense'}
+    {'fc': 'Dense'}
     """
     check_model(model)
     quantized, float_layers, preserved = {}, {}, []
+    wrapped = {
+        layer.name for layer in model.layers
+        if isinstance(layer, quantize_wrapper.QuantizeWrapper)
+    }
+    inbound = _inbound_names(model) if wrapped else {}
     for layer in model.layers:
         if isinstance(layer, (keras.layers.InputLayer, quantize_layer.QuantizeLayer)):
             continue
@@ -69,6 +98,8 @@ def quantization_report(model):
             quantized[layer.name] = type(layer.layer).__name__
             if _preserves_sparsity(layer):
                 preserved.append(layer.name)
+        elif _folded_batch_norm(layer, inbound, wrapped):
+            quantized[layer.name] = "BatchNormalization (folded into the conv by tfmot)"
         else:
             float_layers[layer.name] = type(layer).__name__
     return QuantizationReport(quantized, float_layers, preserved)
