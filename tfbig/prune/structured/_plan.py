@@ -130,22 +130,30 @@ class StructuredPlan:
         for g in self.groups:
             if g.removed:
                 lines.append(f"    {', '.join(g.layers)}: {g.size} -> {g.kept} {g.kind}")
-        lines.append("  layers whose channels change (in -> out channels):")
-        before = {l.name: l for l in self.model.layers}
-        after = {l.name: l for l in self._pruned_skeleton().layers}
+        lines.append("  layers whose channels change (in->out channels; params; FLOPs):")
+        from tfbig.report import flops_per_layer
+
+        skeleton = self._pruned_skeleton()
+        before = {layer.name: layer for layer in self.model.layers}
+        after = {layer.name: layer for layer in skeleton.layers}
+        f_before, f_after = flops_per_layer(self.model), flops_per_layer(skeleton)
         for name, cut in self.cuts.items():
             if cut.changed and name not in self.dropped and name in after:
                 heads = ""
                 if cut.heads is not None:
-                    heads = f" ({len(cut.heads)} -> {int(cut.heads.sum())} heads)"
-                lines.append(f"    {name}: {_io(before[name])} -> {_io(after[name])}{heads}")
+                    heads = f", heads {len(cut.heads)} -> {int(cut.heads.sum())}"
+                lines.append(
+                    f"    {name}: {_io(before[name])} -> {_io(after[name])}{heads}; "
+                    f"{before[name].count_params():,} -> {after[name].count_params():,}; "
+                    f"{f_before.get(name) or 0:,} -> {f_after.get(name) or 0:,}")
         if self.blocks:
             lines.append("  residual branches removed (the Add passes its other input on):")
             for b in self.blocks:
                 lines.append(f"    {b.add}: {', '.join(b.layers)} (output scale {b.score:.3g})")
-        lines.append("  left intact:")
+        lines.append("  left intact (channels these layers create stay):")
         for name, reason in self.intact:
-            lines.append(f"    {name}: {reason}")
+            what = " (output channels)" if self.cuts[name].heads is not None else ""
+            lines.append(f"    {name}{what}: {reason}")
         return "\n".join(lines)
 
     def __repr__(self):
