@@ -266,3 +266,19 @@ def test_backup_and_restore_checkpoint_resumes(batch, scce, tmp_path):
     straight = make()
     straight.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     assert_weights_close(straight.student, resumed.student, atol=1e-6)
+
+
+def test_subclassed_models_unbuilt_student_save_and_load(batch, scce, tmp_path):
+    teacher = _subclassed_called(16, "t")
+    student = SubclassedNet(8, name="s")  # not built: the Distiller builds it
+    distiller = Distiller(teacher, student, [LogitsLoss(), FeatureLoss("hidden", "hidden")])
+    assert student.built
+    distiller.compile("adam", scce)
+    distiller.fit(*batch, epochs=1, verbose=0)
+    path = str(tmp_path / "subclassed.keras")
+    distiller.save(path)
+    restored = keras.models.load_model(path)
+    assert type(restored.student) is SubclassedNet
+    np.testing.assert_allclose(restored.predict(batch[0], verbose=0),
+                               distiller.predict(batch[0], verbose=0), atol=1e-6)
+    assert_weights_close(distiller, restored, atol=0)
