@@ -79,11 +79,13 @@ def paired_children(first, second):
 def _set_child(parent, attr, index, value):
     if index is None:
         setattr(parent, attr, value)
-    else:
-        getattr(parent, attr)[index] = value
+    else:  # a new list: TF cannot checkpoint a list whose items were replaced
+        items = list(getattr(parent, attr))
+        items[index] = value
+        setattr(parent, attr, items)
 
 
-def _materialize(fresh, original):
+def materialize(fresh, original):
     """Creates the weights of a copy whose sublayers are built only when called.
 
     ``MultiHeadAttention`` makes its projection kernels on its first call; the
@@ -91,6 +93,8 @@ def _materialize(fresh, original):
     zeros of the original's input shapes.
     """
     if not isinstance(fresh, keras.layers.MultiHeadAttention) or fresh.weights:
+        return
+    if getattr(fresh, "_query_dense", None) is not None and fresh._query_dense.weights:  # pylint: disable=protected-access
         return
     shapes = [original._query_shape, original._value_shape, original._key_shape]  # pylint: disable=protected-access
     if any(shape is None for shape in shapes):
@@ -117,7 +121,7 @@ class Cloner:
     def _leaf(self, layer, path):
         fresh = fresh_copy(layer)
         if is_prunable_leaf(layer):
-            _materialize(fresh, layer)
+            materialize(fresh, layer)
             wrapper = self.wrap(fresh, path)
             if wrapper is not None:
                 self.plan.pruned.append(path)
@@ -149,11 +153,14 @@ class Cloner:
         return self._leaf(layer, path)
 
     def _composite(self, layer, path):
-        fresh = fresh_copy(layer)
-        self._rewire(layer, fresh, path)
-        return fresh
+        from tfbig.prune._composite import PrunedComposite
 
-    def _rewire(self, original, fresh, path):
+        fresh = fresh_copy(layer)
+        replaced = []
+        self._rewire(layer, fresh, path, (), replaced)
+        return PrunedComposite(fresh, replaced=replaced)
+
+    def _rewire(self, original, fresh, path, steps, replaced):
         originals = child_layers(original)
         copies = child_layers(fresh)
         copies = {(a, i): c for a, i, c in copies}
@@ -169,16 +176,19 @@ class Cloner:
             child_path = f"{path}/{child.name}" if path else child.name
             copy._name = child.name  # pylint: disable=protected-access
             self.plan.seen.append(child_path)
+            child_steps = steps + ((attr, index),)
             if isinstance(child, keras.Model) and is_graph_network(child):
                 _set_child(fresh, attr, index, self.clone(child, child_path))
+                replaced.append(child_steps)
             elif not is_prunable_leaf(child) and child_layers(child):
-                self._rewire(child, copy, child_path)
+                self._rewire(child, copy, child_path, child_steps, replaced)
             elif is_prunable_leaf(child):
-                _materialize(copy, child)
+                materialize(copy, child)
                 wrapper = self.wrap(copy, child_path)
                 if wrapper is not None:
                     self.plan.pruned.append(child_path)
                     _set_child(fresh, attr, index, wrapper)
+                    replaced.append(child_steps)
                 else:
                     self.plan.left[child_path] = "not selected"
             elif child.weights:
@@ -186,12 +196,19 @@ class Cloner:
 
 
 def unwrapped(layer):
-    return layer.layer if isinstance(layer, TfmotWrapper) else layer
+    """The layer inside a pruning wrapper or a ``PrunedComposite`` (else itself)."""
+    from tfbig.prune._composite import PrunedComposite
+
+    return layer.layer if isinstance(layer, (TfmotWrapper, PrunedComposite)) else layer
 
 
 def pair_layers(source, target):
     """Yields ``(source_leaf, target_leaf)`` pairs (wrappers looked through) to copy."""
+    from tfbig.prune._composite import PrunedComposite
+
     target = unwrapped(target)
+    if isinstance(source, PrunedComposite):
+        source = source.layer
     if isinstance(source, TfmotWrapper):
         yield source, target
         return

@@ -8,6 +8,7 @@ subclassed models and composite layers: the names the user gave.
 from tfbig._backend import is_graph_network
 from tfbig._backend import keras
 from tfbig.prune._clone import TfmotWrapper
+from tfbig.prune._composite import PrunedComposite
 from tfbig.prune._clone import child_layers
 
 
@@ -27,6 +28,8 @@ def wrappers(model, prefix=""):
             if id(child) in seen:
                 continue
             seen.add(id(child))
+            if isinstance(child, PrunedComposite):
+                child = child.layer
             if isinstance(child, TfmotWrapper):
                 found.append((prefix + child.layer.name, child))
             else:
@@ -40,6 +43,8 @@ def leaves(model, prefix=""):
     """``[(path, layer)]`` for the leaf layers of a plain model (no wrappers)."""
     found = []
     for child in _children(model):
+        if isinstance(child, PrunedComposite):
+            child = child.layer
         if isinstance(child, keras.Model) or (
             _children(child) and not _is_leaf_with_weights(child)
         ):

@@ -9,6 +9,7 @@ included, once ``tfbig.prune`` is imported; no scope is needed.
 
 from tfbig._backend import keras
 from tfbig._backend import register_serializable
+from tfbig.prune._composite import PrunedComposite
 from tfbig.prune.callbacks import PruningCallback
 
 __all__ = ["PrunedModel", "PrunedSequential", "PrunedSubclassedModel"]
@@ -112,13 +113,13 @@ class PrunedSequential(_PruningFit, keras.Sequential):
 class PrunedSubclassedModel(_PruningFit, keras.Model):
     """Holds the pruned copy of a subclassed model; ``fit`` adds :class:`PruningCallback`.
 
-    ``call`` is the inner model's ``call``. :func:`tfbig.prune.strip` returns a
-    plain instance of the user's own class. Saving in the ``.keras``/h5 formats
-    needs the user's class registered serializable (as for any subclassed
-    model); the SavedModel format does not.
+    ``call`` is the copy's ``call``. :func:`tfbig.prune.strip` returns a plain
+    instance of the user's own class. Saving in the ``.keras`` format needs the
+    user's class registered serializable (as for any subclassed model); the
+    SavedModel format does not; h5 does not take subclassed models.
 
     Args:
-        model: the inner (pruned) subclassed model.
+        model: the pruned copy, or a ``PrunedComposite`` holding it.
         prune_log_dir: TensorBoard directory for sparsity summaries, or
             ``None``. Defaults to ``None``.
         **kwargs: as for ``keras.Model`` (``name``...).
@@ -133,19 +134,25 @@ class PrunedSubclassedModel(_PruningFit, keras.Model):
 
     def __init__(self, model, prune_log_dir=None, **kwargs):
         super().__init__(**kwargs)
-        self._prune_inner = model
+        if not isinstance(model, PrunedComposite):
+            model = PrunedComposite(model)
+        self._prune_container = model
         self.prune_log_dir = prune_log_dir
 
     @property
     def inner(self):
-        """The pruned copy of the user's model."""
-        return self._prune_inner
+        """The pruned copy of the user's model (an instance of the user's class)."""
+        return self._prune_container.layer
+
+    @property
+    def _prune_inner(self):
+        return self._prune_container.layer
 
     def call(self, inputs, *args, **kwargs):
-        return self._prune_inner(inputs, *args, **kwargs)
+        return self._prune_container(inputs, *args, **kwargs)
 
     def get_config(self):
-        config = {"name": self.name, "model": keras.layers.serialize(self._prune_inner)}
+        config = {"name": self.name, "model": keras.layers.serialize(self._prune_container)}
         return self._prune_config(config)
 
     @classmethod

@@ -5,6 +5,7 @@ from tfbig._backend import is_graph_network
 from tfbig._backend import keras
 from tfbig.prune import _clone
 from tfbig.prune import _walk
+from tfbig.prune._composite import PrunedComposite
 from tfbig.prune.models import PrunedSubclassedModel
 
 __all__ = ["strip"]
@@ -17,6 +18,8 @@ class _Unwrapper(_clone.Cloner):
         super().__init__(wrap=lambda layer, path: None)
 
     def clone(self, layer, path=""):
+        if isinstance(layer, PrunedComposite):
+            layer = layer.layer
         if isinstance(layer, _clone.TfmotWrapper):
             return _clone.fresh_copy(layer.layer)
         if isinstance(layer, keras.Model) and is_graph_network(layer):

@@ -29,6 +29,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from tfbig._backend import check_layer
 from tfbig._backend import keras
 from tfbig._backend import register_serializable
+from tfbig.prune import _clone
 from tfbig.prune import _registry
 from tfbig.prune import schedules as schedules_lib
 
@@ -96,6 +97,7 @@ class PruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
                          sparsity_m_by_n=sparsity_m_by_n, **kwargs)
 
     def build(self, input_shape):
+        _clone.materialize(self.layer, self.layer)  # a loaded MultiHeadAttention
         super().build(input_shape)
         # Work on the true (float32) variables so that mixed precision neither
         # fails on assignment nor rounds the master weights to float16.
