@@ -3,9 +3,11 @@
 For the digits reference CNN and for ResNet50 / MobileNetV2 (weights=None) at a
 small input, prunes 50 % of every prunable channel group (rounded to multiples
 of 8) with ``tfbig.prune.structured.prune`` and measures, in one run and
-interleaved (dense, pruned, dense, pruned...), the median latency of a batch
-of 64 through a ``tf.function`` and of a batch of 1 through the TFLite
-interpreter (float32). Ratios are dense / pruned. The last line is JSON.
+interleaved (dense, pruned, pruned, dense...), the latency of a batch of 64
+through a ``tf.function`` and of a batch of 1 through the TFLite interpreter
+(float32, 1 thread). Speed-ups are dense / pruned: the median of the per-round
+paired ratios (``*_speedup_*``) and min over min (``*_speedup_*_min``). The
+last line is JSON.
 
     python benchmarks/structured_pruning.py [--input_size 32] [--rounds 7]
 """
@@ -49,15 +51,25 @@ def _tflite_runner(model):
 
 
 def _interleaved(runners, rounds, calls):
-    """Median seconds per call of each runner, alternating between them."""
+    """Per-round seconds per call of a (dense, pruned) pair, alternating.
+
+    Returns:
+        ``(median dense s, median pruned s, median of the per-round
+        dense/pruned ratios, min dense / min pruned)``: pairing each dense
+        round with the pruned round right after it cancels most of the drift
+        of a shared machine's load; the min-based ratio is the least disturbed.
+    """
     times = [[] for _ in runners]
-    for _ in range(rounds):
-        for i, run in enumerate(runners):
+    for r in range(rounds):
+        order = runners if r % 2 == 0 else runners[::-1]
+        for run in order:
             start = time.perf_counter()
             for _ in range(calls):
                 run()
-            times[i].append((time.perf_counter() - start) / calls)
-    return [statistics.median(t) for t in times]
+            times[runners.index(run)].append((time.perf_counter() - start) / calls)
+    dense, pruned = times
+    paired = statistics.median(d / p for d, p in zip(dense, pruned))
+    return statistics.median(dense), statistics.median(pruned), paired, min(dense) / min(pruned)
 
 
 def compare(name, dense, rounds, calls, tflite=True):
@@ -68,19 +80,21 @@ def compare(name, dense, rounds, calls, tflite=True):
         "flops_dense": count_flops(dense),
         "flops_pruned": count_flops(pruned),
     }
-    d, p = _interleaved([_tf_runner(dense, 64), _tf_runner(pruned, 64)], rounds, calls)
+    d, p, paired, best = _interleaved([_tf_runner(dense, 64), _tf_runner(pruned, 64)], rounds,
+                                      calls)
     row.update(tf_batch64_ms_dense=1e3 * d, tf_batch64_ms_pruned=1e3 * p)
-    if tflite:
-        d1, p1 = _interleaved([_tflite_runner(dense), _tflite_runner(pruned)], rounds, calls * 4)
-        row.update(tflite_batch1_ms_dense=1e3 * d1, tflite_batch1_ms_pruned=1e3 * p1)
     ratios = {
         f"{name}_param_ratio": row["params_dense"] / row["params_pruned"],
         f"{name}_flop_ratio": row["flops_dense"] / row["flops_pruned"],
-        f"{name}_speedup_tf_batch64": row["tf_batch64_ms_dense"] / row["tf_batch64_ms_pruned"],
+        f"{name}_speedup_tf_batch64": paired,
+        f"{name}_speedup_tf_batch64_min": best,
     }
     if tflite:
-        ratios[f"{name}_speedup_tflite_batch1"] = (
-            row["tflite_batch1_ms_dense"] / row["tflite_batch1_ms_pruned"])
+        d1, p1, paired1, best1 = _interleaved(
+            [_tflite_runner(dense), _tflite_runner(pruned)], rounds, calls * 4)
+        row.update(tflite_batch1_ms_dense=1e3 * d1, tflite_batch1_ms_pruned=1e3 * p1)
+        ratios[f"{name}_speedup_tflite_batch1"] = paired1
+        ratios[f"{name}_speedup_tflite_batch1_min"] = best1
     print(f"{name}: " + ", ".join(f"{k}={v:,.3f}" if isinstance(v, float) else f"{k}={v:,}"
                                   for k, v in {**row, **ratios}.items()), flush=True)
     return ratios
