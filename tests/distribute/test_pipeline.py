@@ -264,10 +264,11 @@ x = np.random.RandomState(0).randn(32, 8).astype("float32")
 y = np.random.RandomState(1).randint(0, 3, 32)
 for m in (reference, None):
     if m is None:
-        m = pipeline(model, num_microbatches=2, devices=[
-            "/job:worker/replica:0/task:0/device:CPU:0", "/job:worker/replica:0/task:1/device:CPU:0"])
+        stage_devices = [f"/job:worker/replica:0/task:{t}/device:CPU:0" for t in (0, 1)]
+        m = pipeline(model, num_microbatches=2, devices=stage_devices)
         piped = m
-    m.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.compile(keras.optimizers.SGD(0.1),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     m.fit(x, y, batch_size=8, shuffle=False, verbose=0)
 diff = max(float(np.abs(a - b).max()) for a, b in zip(piped.get_weights(), reference.get_weights()))
 print("DEVICES", sorted({v.device for v in piped.model.weights}))

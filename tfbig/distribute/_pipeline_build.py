@@ -43,7 +43,8 @@ def resolve_devices(devices):
             "`devices` must be a non-empty list of device names (one per stage) or "
             f"a number of devices. Received: devices={devices!r}"
         )
-    local = {tf.DeviceSpec.from_string(d.name).to_string() for d in tf.config.list_logical_devices()}
+    local = {tf.DeviceSpec.from_string(d.name).to_string()
+             for d in tf.config.list_logical_devices()}
     result = []
     for d in devices:
         spec = tf.DeviceSpec.from_string(str(d))
@@ -100,7 +101,8 @@ def _measure_times(model, graph, sample_inputs, repeats=3):
             start = time.perf_counter()
             outs = gn.layer(*args, **kwargs)
             for t in tf.nest.flatten(outs):
-                t.numpy() if hasattr(t, "numpy") else None
+                if hasattr(t, "numpy"):
+                    t.numpy()  # waits for the result
             samples.append(time.perf_counter() - start)
         times.append(statistics.median(samples))
         values.update(zip(gn.output_ids, tf.nest.flatten(outs)))
