@@ -19,12 +19,22 @@ _SHOW = (
     "print(c['task']['index'], len(c['cluster']['worker']), c['cluster']['worker'][0], "
     "os.environ['TFBIG_DEVICES_PER_WORKER'])"
 )
-# Worker 1 exits with code 3 on the first start; others wait (or finish on a restart).
-_FLAKY = (
-    "import json, os, sys, time; r = os.environ['TFBIG_RESTART_COUNT']; "
-    "i = json.loads(os.environ['TF_CONFIG'])['task']['index']; print('start', r); "
-    "sys.exit(3) if (i == 1 and r == '0') else time.sleep(0.2 if r != '0' else 60)"
-)
+# Worker 1 exits with code 3 on the first start, once worker 0 has started (a
+# marker file in argv[1]); worker 0 then waits to be killed. On a restart both finish.
+_FLAKY = """
+import json, os, sys, time
+r = os.environ["TFBIG_RESTART_COUNT"]
+i = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+print("start", r, flush=True)
+marker = os.path.join(sys.argv[1], "started" + r)
+if i == 0:
+    open(marker, "w").close()
+    time.sleep(60 if r == "0" else 0.2)
+elif r == "0":
+    while not os.path.exists(marker):
+        time.sleep(0.05)
+    sys.exit(3)
+"""
 
 
 def test_each_worker_gets_its_tf_config():
@@ -42,18 +52,19 @@ def test_each_worker_gets_its_tf_config():
         "[worker 0", "[worker 1", "[worker 2"]
 
 
-def test_failure_kills_the_others_and_names_the_worker():
+def test_failure_kills_the_others_and_names_the_worker(tmp_path):
     start = time.monotonic()
-    result = launch_workers([sys.executable, "-c", _FLAKY], num_workers=2)
+    result = launch_workers([sys.executable, "-c", _FLAKY, str(tmp_path)], num_workers=2)
     assert time.monotonic() - start < 30, "the sleeping worker was not terminated"
     assert result.returncode == 3
     assert result.failed_worker == 1
     assert "worker 1 failed with exit code 3" in result.message
 
 
-def test_restart_runs_the_whole_cluster_again():
+def test_restart_runs_the_whole_cluster_again(tmp_path):
     result = launch_workers(
-        [sys.executable, "-c", _FLAKY], num_workers=2, max_restarts=1, backoff_s=0.1
+        [sys.executable, "-c", _FLAKY, str(tmp_path)], num_workers=2, max_restarts=1,
+        backoff_s=0.1,
     )
     assert result.returncode == 0 and result.restarts == 1
     for out in result.outputs:
@@ -84,19 +95,13 @@ def test_bad_arguments_name_the_culprit(kwargs, culprit):
         launch_workers(**kwargs)
 
 
-def test_command_line_prefixes_output_and_reports_failure():
-    ok = subprocess.run(
-        [sys.executable, "-m", "tfbig.distribute.launch", "--num_workers", "2", "--",
-         sys.executable, "-c", _SHOW],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert ok.returncode == 0, ok.stderr
-    assert sorted(line[:10] for line in ok.stdout.splitlines()) == ["[worker 0]", "[worker 1]"]
+def test_command_line_prefixes_output_and_reports_failure(tmp_path):
     bad = subprocess.run(
         [sys.executable, "-m", "tfbig.distribute.launch", "--num_workers", "2", "--",
-         sys.executable, "-c", _FLAKY],
-        capture_output=True, text=True, timeout=120,
+         sys.executable, "-c", _FLAKY, str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
     )
+    assert sorted(bad.stdout.splitlines()) == ["[worker 0] start 0", "[worker 1] start 0"]
     assert bad.returncode == 3
     assert "worker 1 failed with exit code 3" in bad.stderr
 

@@ -112,6 +112,7 @@ class _Attempt:
         self._stream = stream
         self._lock = threading.Lock()
         self.procs = []
+        self.exit_times = {}
         self._pumps = []
         for rank in range(num_workers):
             worker_env = dict(os.environ)
@@ -142,15 +143,23 @@ class _Attempt:
                     self._stream.write(f"[worker {rank}] {line}")
                     self._stream.flush()
         proc.stdout.close()
+        proc.wait()
+        self.exit_times[rank] = time.monotonic()
 
     def wait(self, deadline):
-        """Returns ``(failed_rank, returncode)``; ``(None, 0)`` on success."""
+        """Returns ``(failed_rank, returncode)``; ``(None, 0)`` on success.
+
+        When several workers have failed by the time it looks, the one that
+        exited first is named (the others usually failed because of it).
+        """
         while True:
             codes = [p.poll() for p in self.procs]
-            for rank, code in enumerate(codes):
-                if code is not None and code != 0:
-                    self.terminate()
-                    return rank, (128 - code if code < 0 else code)
+            failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
+            if failed:
+                rank = min(failed, key=lambda r: self.exit_times.get(r, float("inf")))
+                code = codes[rank]
+                self.terminate()
+                return rank, (128 - code if code < 0 else code)
             if all(code == 0 for code in codes):
                 self._join_pumps()
                 return None, 0
