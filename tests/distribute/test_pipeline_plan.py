@@ -39,6 +39,7 @@ def test_plan_table_and_bubble_fraction():
     assert plan.bubble_fraction == pytest.approx(3 / 11)
     text = str(plan)
     assert "bubble fraction 0.273" in text and "/device:CPU:3" in text
+    assert "stage 1 layers: d1" in text
     lines = []
     pipeline(_mlp(), devices=2).summary(print_fn=lines.append)
     assert "2 stage(s) x 1 micro-batch(es)" in lines[0]

@@ -1,6 +1,7 @@
 """The plan of a pipeline: which layers go to which device, and what it costs."""
 
 import dataclasses
+import textwrap
 
 __all__ = ["PipelinePlan", "StagePlan"]
 
@@ -108,4 +109,8 @@ class PipelinePlan:
                 f"  ({', '.join(s.receives)})"
             )
         lines.append(f"total parameter bytes: {self.total_param_bytes:,}")
+        for s in self.stages:
+            lines.extend(textwrap.wrap(", ".join(s.layers), width=100,
+                                       initial_indent=f"stage {s.index} layers: ",
+                                       subsequent_indent="    "))
         return "\n".join(lines)
