@@ -9,7 +9,7 @@ through a ``tf.function`` and of a batch of 1 through the TFLite interpreter
 paired ratios (``*_speedup_*``) and min over min (``*_speedup_*_min``). The
 last line is JSON.
 
-    python benchmarks/structured_pruning.py [--input_size 32] [--rounds 7]
+    python benchmarks/structured_pruning.py [--input_size 32] [--rounds 7] [--threads 1]
 """
 
 import argparse
@@ -106,7 +106,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--models", default="cnn,resnet50,mobilenetv2")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TF intra/inter-op threads (0: TF's default); 1 is steadier "
+                             "on a loaded machine")
     args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(0)
     size = (args.input_size, args.input_size, 3)
     builders = {
@@ -116,7 +122,7 @@ def main():
         "mobilenetv2": (lambda: keras.applications.MobileNetV2(
             weights=None, input_shape=size, classes=10), args.calls),
     }
-    results = {"input_size": args.input_size}
+    results = {"input_size": args.input_size, "tf_threads": args.threads}
     for name in args.models.split(","):
         build, calls = builders[name]
         results.update(compare(name, build(), args.rounds, calls))
