@@ -110,6 +110,7 @@ def test_trains_in_plain_keras_model_without_any_callback():
         (dict(target_sparsity={"nope": 0.5}), "No layer named 'nope'"),
         (dict(target_sparsity=0.5, layers=lambda layer: False), "Nothing to prune"),
         (dict(), "Received: target_sparsity=None"),
+        (dict(target_sparsity={"n1": 0.5}, layers=["out"]), "drop `layers`"),
         (dict(target_sparsity=0.5, ranking="all"), "Received: ranking='all'"),
         (dict(target_sparsity=0.5, ranking="global", sparsity_m_by_n=(2, 4)), "ranking='global'"),
     ],

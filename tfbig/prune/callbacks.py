@@ -55,6 +55,13 @@ class PruningCallback(keras.callbacks.Callback):
         self._global_update = None
         self._writer = None
 
+    def _implements_train_batch_hooks(self):
+        # Keras runs per-batch hooks (and their overhead) only if a callback asks;
+        # this one needs them only for global ranking.
+        if self.model is None:
+            return True
+        return any(getattr(w, "ranking", "layer") == "global" for _, w in _walk.wrappers(self.model))
+
     def on_train_begin(self, logs=None):
         self._wrappers = _walk.wrappers(self.model)
         self._global = [w for _, w in self._wrappers if getattr(w, "ranking", "layer") == "global"]

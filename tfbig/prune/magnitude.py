@@ -97,6 +97,11 @@ def magnitude(model, target_sparsity=None, *, schedule=None, initial_sparsity=0.
     if ranking not in RANKINGS:
         raise ValueError(f"`ranking` must be one of {RANKINGS}. Received: ranking={ranking!r}")
     targets = _targets(target_sparsity, schedule, sparsity_m_by_n)
+    if isinstance(targets, dict) and layers is not None:
+        raise ValueError(
+            "A per-layer `target_sparsity` dict already selects the layers; drop `layers` "
+            f"(use `skip` to leave some out). Received: layers={layers!r}"
+        )
     _check_combination(ranking, targets, sparsity_m_by_n, block_size)
     if pruning_policy is not None:
         if not isinstance(pruning_policy, policy_lib.PruningPolicy):
