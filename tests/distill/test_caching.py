@@ -10,8 +10,8 @@ from tfbig.distill import cache_teacher_outputs
 from tfbig.models import mlp
 from tfbig.testing import assert_weights_close
 
-from tests.distill.conftest import mirrored
-from tests.distill.conftest import SubclassedNet
+from tests.distill._models import mirrored
+from tests.distill._models import SubclassedNet
 
 
 class CountingTeacher(SubclassedNet):

@@ -13,7 +13,7 @@ from tfbig.distill import FeatureLoss
 from tfbig.distill import LogitsLoss
 from tfbig.models import mlp
 
-from tests.distill.conftest import mirrored
+from tests.distill._models import mirrored
 
 SPARSITY = 0.5
 

@@ -13,10 +13,10 @@ from tfbig.models import mlp
 from tfbig.testing import assert_weights_close
 from tfbig.testing import run_saving_test
 
-from tests.distill.conftest import mirrored
-from tests.distill.conftest import InlineFeatureNet
-from tests.distill.conftest import SubclassedNet
-from tests.distill.conftest import sequential_mlp
+from tests.distill._models import mirrored
+from tests.distill._models import InlineFeatureNet
+from tests.distill._models import SubclassedNet
+from tests.distill._models import sequential_mlp
 
 
 def _functional(width, name):
