@@ -107,5 +107,6 @@ def test_keras3_optimizer_is_refused():
     keras3 = pytest.importorskip("keras")
     if not keras3.__version__.startswith("3"):
         pytest.skip("the installed `keras` is not Keras 3")
-    with pytest.raises(TypeError, match="TF_USE_LEGACY_KERAS=1.*Received: inner_optimizer of type keras"):
+    match = "TF_USE_LEGACY_KERAS=1.*Received: inner_optimizer of type keras"
+    with pytest.raises(TypeError, match=match):
         accumulate_gradients(keras3.optimizers.SGD(0.1), 2)

@@ -31,7 +31,8 @@ def test_saved_objects_load_in_a_fresh_process_without_custom_objects(tmp_path):
     code = (
         "import sys, tfbig.distribute, tf_keras; "
         "m = tf_keras.models.load_model(sys.argv[1]); o = m.optimizer; "
-        "print(type(o).__name__, o.accumulation_steps, type(o.inner_optimizer._learning_rate).__name__)"
+        "print(type(o).__name__, o.accumulation_steps, "
+        "type(o.inner_optimizer._learning_rate).__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
                          timeout=300)
