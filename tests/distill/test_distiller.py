@@ -282,3 +282,17 @@ def test_subclassed_models_unbuilt_student_save_and_load(batch, scce, tmp_path):
     np.testing.assert_allclose(restored.predict(batch[0], verbose=0),
                                distiller.predict(batch[0], verbose=0), atol=1e-6)
     assert_weights_close(distiller, restored, atol=0)
+
+
+def test_pure_distillation_without_labels(batch):
+    teacher, student = _pair()
+    distiller = Distiller(teacher, student, [LogitsLoss()], alpha=0.0)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    before = student.get_weights()
+    logs = distiller.fit(batch[0], batch_size=32, epochs=1, verbose=0).history
+    assert logs["student_loss"] == [0.0] and logs["loss"] == logs["distillation_loss"]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, student.get_weights()))
+    needs_labels = Distiller(teacher, _functional(8, "s2"), [LogitsLoss()], alpha=0.5)
+    needs_labels.compile(keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="compile the Distiller with `loss=`.*Received: alpha=0.5"):
+        needs_labels.fit(batch[0], epochs=1, verbose=0)

@@ -307,6 +307,14 @@ class Distiller(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         y_pred, student_values = self._student_forward(x, training=training)
         student_loss = self.compiled_loss(y, y_pred, sample_weight)  # already / replicas
+        if student_loss is None:
+            if self.alpha > 0:
+                raise ValueError(
+                    "`alpha` weighs the student's own loss, but there is none: compile "
+                    "the Distiller with `loss=` and give labels to `fit`, or pass "
+                    f"alpha=0 for pure distillation. Received: alpha={self.alpha}"
+                )
+            student_loss = tf.constant(0.0)
         distillation_loss = self._distillation_loss(teacher_values, student_values)
         regularization = tf.add_n(self.student.losses) if self.student.losses else 0.0
         scaled_total = self.alpha * student_loss + (
