@@ -83,7 +83,8 @@ def test_tapped_attention_equals_return_attention_scores(transformers, batch):
 
 def test_attention_layer_must_be_multi_head_attention(transformers):
     teacher, student = transformers
-    with pytest.raises(ValueError, match="MultiHeadAttention.*Received: teacher_layer='block1_ln1'"):
+    with pytest.raises(ValueError,
+                       match="MultiHeadAttention.*Received: teacher_layer='block1_ln1'"):
         Distiller(teacher, student, [AttentionLoss("block1_ln1", "block1_mha")])
 
 
