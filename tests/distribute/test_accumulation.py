@@ -110,3 +110,29 @@ def test_keras3_optimizer_is_refused():
     match = "TF_USE_LEGACY_KERAS=1.*Received: inner_optimizer of type keras"
     with pytest.raises(TypeError, match=match):
         accumulate_gradients(keras3.optimizers.SGD(0.1), 2)
+
+
+class _CountingReduce(tf.distribute.ReductionToOneDevice):
+    """Counts the all-reduces that actually execute (the op sits in the traced branch)."""
+
+    def __init__(self):
+        super().__init__()
+        with tf.init_scope():
+            self.count = tf.Variable(0, trainable=False)
+
+    def batch_reduce_implementation(self, reduce_op, value_destination_pairs, options):
+        self.count.assign_add(1)
+        return super().batch_reduce_implementation(reduce_op, value_destination_pairs, options)
+
+
+@pytest.mark.parametrize("k", [1, K])
+def test_one_all_reduce_per_k_micro_steps(data, k):
+    x, y = data
+    counting = _CountingReduce()
+    s = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=counting)
+    with s.scope():
+        model = _model()
+        model.compile(accumulate_gradients(keras.optimizers.SGD(0.1), k),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=2 * B, shuffle=False, verbose=0)  # 8 micro-steps
+    assert int(counting.count.numpy()) == 8 // k
