@@ -106,6 +106,11 @@ def test_command_line_prefixes_output_and_reports_failure(tmp_path):
     assert "worker 1 failed with exit code 3" in bad.stderr
 
 
+def test_missing_program_is_a_clear_error():
+    with pytest.raises(ValueError, match="Cannot start the worker command.*no_such_program"):
+        launch_workers(["no_such_program_tfbig", "--x"], num_workers=2)
+
+
 def test_command_line_usage_errors(capsys):
     assert main(["--num_workers", "0", "--", "x"]) == 2
     assert "num_workers=0" in capsys.readouterr().err

@@ -121,14 +121,21 @@ class _Attempt:
             worker_env[DEVICES_PER_WORKER_ENV] = str(devices_per_worker)
             worker_env[RESTART_COUNT_ENV] = str(restart)
             worker_env["PYTHONUNBUFFERED"] = "1"
-            proc = subprocess.Popen(
-                command,
-                env=worker_env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            try:
+                proc = subprocess.Popen(
+                    command,
+                    env=worker_env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            except OSError as err:
+                self.terminate()
+                raise ValueError(
+                    f"Cannot start the worker command ({err.strerror}); check the program "
+                    f"name and path. Received: command={command!r}"
+                ) from err
             self.procs.append(proc)
             pump = threading.Thread(target=self._pump, args=(rank, proc), daemon=True)
             pump.start()
@@ -238,8 +245,9 @@ def launch_workers(
         ``restarts``, ``failed_worker`` and ``message``.
 
     Raises:
-        ValueError: for an empty command, ``num_workers < 1``,
-            ``devices_per_worker < 1``, ``max_restarts < 0`` or a bad timeout.
+        ValueError: for an empty command or one that cannot be started,
+            ``num_workers < 1``, ``devices_per_worker < 1``, ``max_restarts < 0``
+            or a bad timeout.
 
     Example:
 
