@@ -44,6 +44,9 @@ def test_defaults_are_the_whole_story():
         (["--dataset=missing.npz"], "--dataset"),
         (["--feature_pairs=fc", "--nodistill"], "--feature_pairs"),
         (["--temperature=0"], "--temperature"),
+        (["--augment=teacher,bogus"], "--augment"),
+        (["--lr_schedule=linear"], "--lr_schedule"),
+        (["--mixed_precision=fp8"], "--mixed_precision"),
     ],
 )
 def test_bad_flags_name_the_flag(args, flag):
@@ -64,6 +67,7 @@ def test_flagfile_and_lists(tmp_path):
     config = _parse(f"--flagfile={flagfile}", "--epochs=3")
     assert config.epochs == 3 and not config.distill and config.m_by_n == (2, 4)
     assert config.export == ("tflite-int8", "keras")
+    assert _parse("--augment=").augment == ()
     assert parse_model_spec(config.model) == ("reference", "mlp", {"hidden": (32, 16)})
 
 

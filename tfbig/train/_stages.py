@@ -52,9 +52,12 @@ def _optimizer(run, learning_rate, epochs):
         )
     schedule = learning_rate
     warmup = min(c.warmup_epochs, epochs) * run.steps_per_epoch
+    decay_steps = epochs * run.steps_per_epoch - warmup
+    if c.lr_schedule == "cosine" and decay_steps > 0:
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.05)
     if warmup:
         initial = base if c.scale_learning_rate else 0.0
-        schedule = distribute.WarmupSchedule(learning_rate, warmup, initial_learning_rate=initial)
+        schedule = distribute.WarmupSchedule(schedule, warmup, initial_learning_rate=initial)
     optimizer = keras.optimizers.Adam(schedule)
     if c.accumulation_steps > 1:
         optimizer = distribute.accumulate_gradients(optimizer, c.accumulation_steps)
@@ -109,10 +112,35 @@ def _callbacks(run, stage, extra=()):
     return callbacks + run.extra_callbacks
 
 
+def _shift_augmenter(run):
+    """Random shifts of up to one pixel (images only; the test data is never touched)."""
+    if run.x_train.ndim != 4:
+        return None
+    height, width = run.x_train.shape[1:3]
+    return keras.layers.RandomTranslation(
+        1.0 / height, 1.0 / width, fill_mode="constant", interpolation="nearest",
+        seed=run.config.seed,
+    )
+
+
+def _train_data(run, stage):
+    """The training set as a shuffled, batched ``tf.data.Dataset`` (augmented if asked)."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((run.x_train, run.y_train))
+    data = data.shuffle(len(run.x_train), seed=run.config.seed, reshuffle_each_iteration=True)
+    data = data.batch(run.global_batch)
+    augmenter = _shift_augmenter(run) if stage in run.config.augment else None
+    if augmenter is not None:
+        data = data.map(lambda x, y: (augmenter(x, training=True), y),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
 def _fit(run, model, stage, epochs, extra=()):
     logging.info("tfbig.train: stage %r: %d epochs", stage, epochs)
     history = model.fit(
-        run.x_train, run.y_train, batch_size=run.global_batch, epochs=epochs,
+        _train_data(run, stage), epochs=epochs,
         callbacks=_callbacks(run, stage, extra), verbose=run.config.verbose,
     )
     metrics = {k: v[-1] for k, v in history.history.items() if v}

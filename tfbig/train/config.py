@@ -16,6 +16,8 @@ EXPORT_FORMATS = ("savedmodel", "keras", "tflite-float", "tflite-int8", "tflite-
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "one_device")
 SCHEDULES = ("polynomial", "constant")
 PRECISIONS = ("off", "mixed_float16", "mixed_bfloat16")
+LR_SCHEDULES = ("constant", "cosine")
+TRAINING_STAGES = ("teacher", "distilled", "structured", "pruned", "qat")
 _SAVED_SUFFIXES = (".keras", ".h5")
 
 
@@ -138,6 +140,8 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     warmup_epochs: int = 0
+    lr_schedule: str = "constant"
+    augment: tuple = ("teacher", "distilled", "structured", "pruned", "qat")
     scale_learning_rate: bool = False
     # Distillation.
     teacher: str = "train"
@@ -169,6 +173,7 @@ class TrainConfig:
         """A JSON-ready dict."""
         data = dataclasses.asdict(self)
         data["export"] = list(self.export)
+        data["augment"] = list(self.augment)
         return data
 
     @property
@@ -212,8 +217,15 @@ def _check_choices(c):
         _fail("strategy", c.strategy, f"must be one of {list(STRATEGIES)}.")
     if c.mixed_precision not in PRECISIONS:
         _fail("mixed_precision", c.mixed_precision, f"must be one of {list(PRECISIONS)}.")
+    if c.lr_schedule not in LR_SCHEDULES:
+        _fail("lr_schedule", c.lr_schedule, f"must be one of {list(LR_SCHEDULES)}.")
     if c.prune_schedule not in SCHEDULES:
         _fail("prune_schedule", c.prune_schedule, f"must be one of {list(SCHEDULES)}.")
+    unknown_stages = [s for s in c.augment if s not in TRAINING_STAGES]
+    if unknown_stages:
+        _fail("augment", ",".join(c.augment),
+              f"names unknown stage(s) {unknown_stages}; use some of {list(TRAINING_STAGES)} "
+              "(or --augment= for none).")
     export = tuple(c.export)
     unknown = [f for f in export if f not in EXPORT_FORMATS]
     if unknown:

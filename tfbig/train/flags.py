@@ -37,6 +37,8 @@ _HELP = {
     "batch_size": "Batch size per replica (the global batch is this times the replicas).",
     "learning_rate": "Teacher (and weight-pruning) learning rate.",
     "warmup_epochs": "Linear learning-rate warmup epochs (tfbig.distribute.WarmupSchedule).",
+    "augment": "Stages whose training images get random 1-pixel shifts (empty: none).",
+    "lr_schedule": "Learning rate over each stage: constant, or cosine decay to 5 %.",
     "scale_learning_rate": "Scale learning rates linearly with the global batch (Goyal et al.).",
     "teacher": "'train' (train --model first) or the path of a trained teacher to distill from.",
     "distill": "Distill a smaller --student from the teacher.",
