@@ -8,6 +8,8 @@ an int8 TFLite file.
 from tfbig.quantize._scope import register_tfmot_objects as _register_tfmot_objects
 from tfbig.quantize.attention import QuantizableMultiHeadAttention
 from tfbig.quantize.configs import LayerQuantizeConfig
+from tfbig.quantize.configs import NamedLastValueQuantizer
+from tfbig.quantize.configs import NamedMovingAverageQuantizer
 from tfbig.quantize.configs import SparsityPreservingWeightsQuantizer
 from tfbig.quantize.qat import is_pruned
 from tfbig.quantize.qat import qat
@@ -19,6 +21,8 @@ _register_tfmot_objects()
 
 __all__ = [
     "LayerQuantizeConfig",
+    "NamedLastValueQuantizer",
+    "NamedMovingAverageQuantizer",
     "QuantizableMultiHeadAttention",
     "QuantizationReport",
     "SparsityPreservingWeightsQuantizer",

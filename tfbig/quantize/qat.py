@@ -123,9 +123,11 @@ def qat(model, layers=None, preserve_sparsity="auto", configs=None):
     (``MultiHeadAttention`` with its EinsumDense projections, softmax and the two
     batched matmuls, ``LayerNormalization``, ``+`` residuals, GELU dense layers,
     the reference ``PositionEmbedding``). Layers with no config stay float; the
-    split is logged and given by :func:`quantization_report`. The returned model
-    loads with ``keras.models.load_model`` without any scope, and converts to an
-    int8 TFLite file with ``tfbig.export.tflite(..., quantize="int8")``.
+    split is logged and given by :func:`quantization_report`. Saved as ``.h5`` or
+    SavedModel (``tfbig.export.keras`` / ``savedmodel``), the model loads with
+    ``keras.models.load_model`` without any scope once ``tfbig.quantize`` is
+    imported, and converts to an int8 TFLite file with
+    ``tfbig.export.tflite(..., quantize="int8", calibration=...)``.
 
     Args:
         model: a Sequential or functional tf_keras model (not modified).
