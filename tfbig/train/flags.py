@@ -78,7 +78,7 @@ def define_flags(flag_values=None):
     >>> from absl import flags
     >>> fv = define_flags(flags.FlagValues())
     >>> fv["sparsity"].default
-    0.8
+    0.75
     """
     fv = flags.FLAGS if flag_values is None else flag_values
     for field in dataclasses.fields(TrainConfig):
