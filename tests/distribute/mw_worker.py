@@ -62,6 +62,7 @@ def main():
     from tfbig import keras
 
     strategy = td.strategy()  # tfbig: MultiWorkerMirroredStrategy from TF_CONFIG
+    assert td.strategy() is strategy  # one multi-worker strategy per process
     rank = strategy.cluster_resolver.task_id
     restart = int(os.environ.get("TFBIG_RESTART_COUNT", "0"))
 

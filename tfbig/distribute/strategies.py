@@ -28,8 +28,9 @@ def strategy(kind="auto", devices=None, devices_per_worker=None, communication="
     With ``kind="auto"``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` or
     a multi-task SLURM step describes a cluster; else ``MirroredStrategy`` when
     more than one GPU (or, without GPUs, more than one logical CPU) is visible;
-    else the default strategy. Call it once, at the start of the program:
-    multi-worker strategies must be created before other TensorFlow work.
+    else the default strategy. Call it at the start of the program:
+    multi-worker strategies must be created before other TensorFlow work,
+    and a second call returns the same multi-worker strategy.
 
     Args:
         kind: one of ``"auto"``, ``"mirrored"``, ``"multi_worker"``,
@@ -126,7 +127,10 @@ def _cluster_resolver(slurm_port_base):
     resolver, gpu_indices = found
     if num_gpus:
         gpus = tf.config.list_physical_devices("GPU")
-        tf.config.set_visible_devices([gpus[i] for i in gpu_indices], "GPU")
+        try:
+            tf.config.set_visible_devices([gpus[i] for i in gpu_indices], "GPU")
+        except RuntimeError:
+            logging.warning("TensorFlow is already initialized; keeping its visible GPUs")
     return resolver, resolver.task_id
 
 
@@ -167,14 +171,36 @@ def _local_devices(count, rank):
     return [f"/device:{kind}:{i}" for i in range(count)], kind
 
 
-def _multi_worker(resolver, local, communication):
-    import tensorflow as tf
+# TF can configure collective ops once per process, so the multi-worker
+# strategy is created once and handed out again for the same request.
+_MULTI_WORKER_CACHE = {}
 
+
+def _multi_worker(resolver, local, communication):
     if communication not in _MULTI_WORKER_COMMUNICATIONS:
         raise ValueError(
             f"Multi-worker all-reduce is one of {_MULTI_WORKER_COMMUNICATIONS}. "
             f"Received: communication={communication!r}"
         )
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    key = (repr(sorted(spec.items())), tuple(local[0]), local[1], communication)
+    if _MULTI_WORKER_CACHE:
+        (cached_key, cached), = _MULTI_WORKER_CACHE.items()
+        if cached_key != key:
+            raise RuntimeError(
+                "A process can create one multi-worker strategy (TensorFlow configures "
+                "collective ops once); this one asks for different devices, cluster or "
+                "communication. Call tfbig.distribute.strategy() once and reuse it. "
+                f"Received: communication={communication!r}, devices={list(local[0])}"
+            )
+        return cached
+    _MULTI_WORKER_CACHE[key] = _create_multi_worker(resolver, local, communication)
+    return _MULTI_WORKER_CACHE[key]
+
+
+def _create_multi_worker(resolver, local, communication):
+    import tensorflow as tf
+
     implementation = getattr(
         tf.distribute.experimental.CommunicationImplementation, communication.upper()
     )
