@@ -1,4 +1,4 @@
-"""A minimal TFLite runner: float or integer-quantized inputs and outputs."""
+"""TFLite set-up for latency timing (predictions go through ``tfbig.export``)."""
 
 import numpy as np
 
@@ -32,27 +32,3 @@ def quantize_input(x, detail):
         info = np.iinfo(dtype)
         x = np.clip(np.round(x / scale + zero), info.min, info.max)
     return np.asarray(x, dtype=dtype)
-
-
-def dequantize_output(y, detail):
-    """Converts an output tensor back to float32 (dequantizing ints)."""
-    if np.issubdtype(detail["dtype"], np.integer):
-        scale, zero = detail["quantization"]
-        return (y.astype("float32") - zero) * scale
-    return y.astype("float32")
-
-
-def predict(path, x, batch_size=64, num_threads=None):
-    """Runs the TFLite model at ``path`` on ``x`` in batches; float32 outputs."""
-    interp = interpreter(path, num_threads)
-    x = np.asarray(x, dtype="float32")
-    outputs, current = [], None
-    for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size]
-        if current != len(chunk):
-            in_detail, out_detail = prepare(interp, len(chunk))
-            current = len(chunk)
-        interp.set_tensor(in_detail["index"], quantize_input(chunk, in_detail))
-        interp.invoke()
-        outputs.append(dequantize_output(interp.get_tensor(out_detail["index"]), out_detail))
-    return np.concatenate(outputs, axis=0)

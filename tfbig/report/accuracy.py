@@ -5,7 +5,6 @@ import os
 import numpy as np
 
 from tfbig._backend import check_model
-from tfbig.report import _tflite
 
 __all__ = ["predict", "evaluate_accuracy"]
 
@@ -40,7 +39,9 @@ def predict(model, x, batch_size=256):
             raise ValueError(
                 f"No TFLite file at `model`. Received: model={os.fspath(model)!r}"
             )
-        return _tflite.predict(model, x, batch_size=batch_size)
+        from tfbig.export import predict_tflite  # the one TFLite runner
+
+        return predict_tflite(os.fspath(model), np.asarray(x, "float32"), batch_size=batch_size)
     check_model(model)
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), "float32")
 
