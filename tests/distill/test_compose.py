@@ -87,3 +87,27 @@ def test_qat_student_under_mirrored_trains_and_converts_to_int8(teacher, data, t
     tfbig.export.tflite(distiller.student, path, quantize="int8", calibration=data[0][:64])
     report = tfbig.export.tflite_parity(distiller.student, path, data[0][:128])
     assert report.mode == "statistical" and report.passed, report
+
+
+def test_qat_transformer_student_with_attention_transfer(batch):
+    from tfbig.distill import AttentionLoss
+    from tfbig.models import transformer
+
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    teacher = transformer(num_layers=1, d_model=16, num_heads=4, dropout=0.0, name="t")
+    student = tfbig.quantize.qat(
+        transformer(num_layers=1, d_model=8, num_heads=2, dropout=0.0, name="s"))
+    attention = AttentionLoss("block1_mha", "quant_block1_mha")  # the wrapper's name works too
+    distiller = Distiller(teacher, student, [LogitsLoss(), attention,
+                                             FeatureLoss("block1_ln2", "block1_ln2")])
+    distiller.compile(keras.optimizers.Adam(1e-2),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = distiller.fit(*batch, batch_size=16, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    _, (_, maps, _) = distiller._student_forward(tf.constant(batch[0][:4]), training=False)
+    assert maps.shape == (4, 2, 8, 8)  # probabilities, read through the QuantizeWrapper
+    # Fake-quantized (8-bit) probabilities: in [0, 1], rows sum to 1 up to rounding.
+    assert np.all((maps.numpy() >= 0) & (maps.numpy() <= 1))
+    np.testing.assert_allclose(np.sum(maps, -1), 1.0, atol=0.1)

@@ -5,8 +5,9 @@ layer's output, or the attention probabilities of a named MultiHeadAttention
 layer. :func:`forward` runs a model once and returns its output plus the tapped
 values.
 
-How: for the duration of one forward pass, the named layers' ``call`` is
-wrapped (on the instance, never the class) by a recorder. Keras layers are
+How: for the duration of one forward pass, the named layers' ``call`` (for
+attention: ``_compute_attention``) is wrapped (on the instance, never the
+class) by a recorder. Keras layers are
 invoked through ``layer.call`` by ``Layer.__call__``, by Functional and
 Sequential models, by subclassed models and by tfmot's pruning and
 quantization wrappers (``self.layer.call``), so one mechanism reaches
@@ -20,7 +21,6 @@ costs nothing per step.
 import collections
 import contextlib
 import functools
-import inspect
 import threading
 
 from tfbig._backend import keras
@@ -76,86 +76,101 @@ def check_attention_layer(layer, role, arg_name):
 
 
 class _Registry:
-    """Installs one recorder per layer (ref-counted) and routes its records to
-    the thread that asked for them."""
+    """Installs one recorder per (layer, method), ref-counted, and routes its
+    records to the thread that asked for them.
+
+    Layer outputs are read by wrapping ``call``; attention probabilities by
+    wrapping ``MultiHeadAttention._compute_attention`` (tf_keras' documented
+    override point, which returns ``(output, probabilities)``; subclasses such
+    as tfbig's quantizable attention keep it), so the model does not need to
+    ask for ``return_attention_scores``.
+    """
+
+    _METHODS = {LAYER: "call", ATTENTION: "_compute_attention"}
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._installed = {}  # id(layer) -> [layer, count]
+        self._installed = {}  # (id(layer), method) -> [layer, count]
         self._local = threading.local()
 
     def active(self):
         return getattr(self._local, "requests", None)
 
-    def install(self, layer):
+    def install(self, layer, kind):
+        method = self._METHODS[kind]
         with self._lock:
-            entry = self._installed.get(id(layer))
+            entry = self._installed.get((id(layer), method))
             if entry is None:
-                original = layer.call
-                object.__setattr__(layer, "call", self._recorder(layer, original))
-                self._installed[id(layer)] = [layer, 1]
+                original = getattr(layer, method)
+                object.__setattr__(layer, method, self._recorder(layer, kind, original))
+                self._installed[(id(layer), method)] = [layer, 1]
             else:
                 entry[1] += 1
 
-    def uninstall(self, layer):
+    def uninstall(self, layer, kind):
+        method = self._METHODS[kind]
         with self._lock:
-            entry = self._installed[id(layer)]
+            entry = self._installed[(id(layer), method)]
             entry[1] -= 1
             if entry[1] == 0:
-                object.__delattr__(layer, "call")
-                del self._installed[id(layer)]
+                object.__delattr__(layer, method)
+                del self._installed[(id(layer), method)]
 
-    def _recorder(self, layer, original):
-        signature = inspect.signature(original)
+    def _recorder(self, layer, kind, original):
+        key = (kind, id(layer))
 
         @functools.wraps(original)
-        def call(*args, **kwargs):
+        def recorder(*args, **kwargs):
+            outputs = original(*args, **kwargs)
             requests = self.active()
-            kinds = requests.get(id(layer)) if requests else None
-            if not kinds:
-                return original(*args, **kwargs)
-            if ATTENTION not in kinds:
-                outputs = original(*args, **kwargs)
-                self._local.records[(LAYER, id(layer))] = outputs
-                return outputs
-            bound = signature.bind(*args, **kwargs)
-            wanted = bound.arguments.get("return_attention_scores", False)
-            bound.arguments["return_attention_scores"] = True
-            outputs, scores = original(*bound.args, **bound.kwargs)
-            self._local.records[(ATTENTION, id(layer))] = scores
-            self._local.records[(LAYER, id(layer))] = outputs
-            return (outputs, scores) if wanted else outputs
+            if requests and key in requests:
+                self._local.records[key] = outputs[1] if kind == ATTENTION else outputs
+            return outputs
 
-        return call
+        return recorder
 
     @contextlib.contextmanager
-    def recording(self, layers_and_kinds):
-        """Records the given ``{layer: set(kinds)}`` in this thread."""
+    def recording(self, wanted):
+        """Records the given ``[(kind, layer)]`` in this thread."""
         if self.active() is not None:
             raise RuntimeError("tfbig.distill taps cannot be nested.")
-        layers = list(layers_and_kinds)
-        for layer in layers:
-            self.install(layer)
-        self._local.requests = {id(k): v for k, v in layers_and_kinds.items()}
+        for kind, layer in wanted:
+            self.install(layer, kind)
+        self._local.requests = {(kind, id(layer)) for kind, layer in wanted}
         self._local.records = {}
         try:
             yield self._local.records
         finally:
             self._local.requests = None
             self._local.records = None
-            for layer in layers:
-                self.uninstall(layer)
+            for kind, layer in wanted:
+                self.uninstall(layer, kind)
 
 
 _REGISTRY = _Registry()
 
 
 def resolve(model, taps, role):
-    """Maps each tap to its layer object (``None`` for the model output)."""
-    return [
-        None if tap.kind == OUTPUT else find_layer(model, tap.layer, role, f"{role}_layer")
-        for tap in taps
-    ]
+    """Maps each tap to its layer object (``None`` for the model output).
+
+    For attention, a wrapper (tfmot pruning/quantization) named by the user
+    resolves to the ``MultiHeadAttention`` it wraps.
+    """
+    layers = []
+    for tap in taps:
+        if tap.kind not in _KINDS:
+            raise ValueError(
+                f"A tap kind must be one of {_KINDS}. Received: kind={tap.kind!r}"
+            )
+        if tap.kind == OUTPUT:
+            layers.append(None)
+            continue
+        layer = find_layer(model, tap.layer, role, f"{role}_layer")
+        inner = getattr(layer, "layer", None)
+        if tap.kind == ATTENTION and isinstance(inner, keras.layers.MultiHeadAttention):
+            layer = inner
+        layers.append(layer)
+    return layers
 
 
 def forward(model, inputs, taps, layers, training, role):
@@ -175,10 +190,11 @@ def forward(model, inputs, taps, layers, training, role):
     Raises:
         ValueError: a tapped layer was not called during the forward pass.
     """
-    wanted = {}
-    for tap, layer in zip(taps, layers):
-        if layer is not None:
-            wanted.setdefault(layer, set()).add(tap.kind)
+    wanted = list(
+        dict.fromkeys(
+            (tap.kind, layer) for tap, layer in zip(taps, layers) if layer is not None
+        )
+    )
     with _REGISTRY.recording(wanted) as records:
         output = model(inputs, training=training)
         values = []
