@@ -33,8 +33,9 @@ def test_epochs_convert_to_steps():
     schedule = PolynomialDecay(final_sparsity=0.6, begin_epoch=1, end_epoch=3,
                                frequency_epochs=0.5, steps_per_epoch=10)
     assert (schedule.begin_step, schedule.end_step, schedule.frequency) == (10, 30, 5)
-    constant = ConstantSparsity(0.3, begin_epoch=2, steps_per_epoch=7)
-    assert (constant.begin_step, constant.end_step) == (14, -1)
+    constant = ConstantSparsity(0.3, begin_epoch=2, steps_per_epoch=8)
+    assert (constant.begin_step, constant.end_step, constant.frequency) == (16, -1, 2)
+    assert PolynomialDecay(end_step=500).frequency == 100  # tfmot's default in steps
 
 
 def test_config_round_trip():

@@ -48,7 +48,8 @@ def magnitude(model, target_sparsity=None, *, schedule=None, initial_sparsity=0.
         begin_epoch: first pruning epoch (instead of steps). Defaults to ``None``.
         end_epoch: the target is reached at the end of this epoch (1-based as
             ``fit`` prints it). Defaults to ``None``.
-        frequency: steps between mask updates. Defaults to ``None`` (100).
+        frequency: steps between mask updates. Defaults to ``None`` (100
+            steps; a quarter of an epoch with ``begin_epoch``/``end_epoch``).
         frequency_epochs: epochs between mask updates. Defaults to ``None``.
         steps_per_epoch: for epoch schedules; read from ``fit`` if omitted.
             Defaults to ``None``.

@@ -76,7 +76,7 @@ class _StepsOrEpochs(pruning_schedule.PruningSchedule):
                 f"Received: steps_per_epoch={steps_per_epoch!r}"
             )
         self.begin, self.end = begin, end
-        self.step_frequency = 100 if frequency is None else frequency
+        self.step_frequency = frequency
         self.frequency_epochs = frequency_epochs
         self.steps_per_epoch = steps_per_epoch
 
@@ -110,7 +110,11 @@ class _StepsOrEpochs(pruning_schedule.PruningSchedule):
     def frequency(self):
         if self.frequency_epochs is not None:
             return max(1, self._to_step(self.frequency_epochs))
-        return self.step_frequency
+        if self.step_frequency is not None:
+            return self.step_frequency
+        if self.unit == "epoch":  # 4 mask updates per epoch
+            return max(1, self._to_step(0.25))
+        return 100  # tfmot's default
 
     def _should_prune_in_step(self, step, begin_step, end_step, frequency):
         regular = super()._should_prune_in_step(step, begin_step, end_step, frequency)
@@ -149,7 +153,8 @@ class PolynomialDecay(_StepsOrEpochs, pruning_schedule.PolynomialDecay):
         end_step: step at which ``final_sparsity`` is reached. Defaults to
             ``None`` (then ``end_epoch`` is required).
         power: exponent of the curve. Defaults to 3.
-        frequency: steps between mask updates. Defaults to ``None`` (100).
+        frequency: steps between mask updates. Defaults to ``None`` (100
+            steps; a quarter of an epoch for a schedule in epochs).
         begin_epoch: epoch (0-based, as ``fit``'s ``initial_epoch``) at which
             pruning begins. Defaults to ``None``.
         end_epoch: number of epochs after which ``final_sparsity`` is reached
@@ -201,7 +206,8 @@ class ConstantSparsity(_StepsOrEpochs, pruning_schedule.ConstantSparsity):
         target_sparsity: the sparsity applied. Defaults to 0.5.
         begin_step: step at which pruning begins. Defaults to 0.
         end_step: last step with a mask update. Defaults to ``None`` (no end).
-        frequency: steps between mask updates. Defaults to ``None`` (100).
+        frequency: steps between mask updates. Defaults to ``None`` (100
+            steps; a quarter of an epoch for a schedule in epochs).
         begin_epoch: epoch at which pruning begins. Defaults to ``None``.
         end_epoch: epochs after which mask updates stop. Defaults to ``None``.
         frequency_epochs: epochs between mask updates; overrides
