@@ -168,3 +168,21 @@ def test_fit_adds_pruning_callback_once(monkeypatch):
     mine = Counting()
     pruned.fit(x, y, batch_size=16, verbose=0, callbacks=[mine])
     assert started[1:] == [mine]  # the user's own, no second one
+
+
+def test_tfmot_pruning_policy_filters_layers():
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_policy
+
+    class DenseOnly(pruning_policy.PruningPolicy):
+        def allow_pruning(self, layer):
+            return isinstance(layer, keras.layers.Dense)
+
+        def ensure_model_supports_pruning(self, model):
+            if not isinstance(model, keras.Model):
+                raise ValueError("not a model")
+
+    pruned = magnitude(BUILDERS["functional_tf_ops"](), target_sparsity=0.5,
+                       pruning_policy=DenseOnly())
+    assert pruned.prune_plan.pruned == ["f1", "f2"]
+    with pytest.raises(TypeError, match="PruningPolicy"):
+        magnitude(BUILDERS["functional_tf_ops"](), target_sparsity=0.5, pruning_policy="dense")

@@ -158,7 +158,7 @@ class Cloner:
         fresh = fresh_copy(layer)
         replaced = []
         self._rewire(layer, fresh, path, (), replaced)
-        return PrunedComposite(fresh, replaced=replaced)
+        return PrunedComposite(fresh, replaced=replaced) if replaced else fresh
 
     def _rewire(self, original, fresh, path, steps, replaced):
         originals = child_layers(original)
