@@ -163,3 +163,16 @@ def test_unbuilt_sequential_is_refused():
 def test_ratio_zero_removes_nothing_even_when_rounding():
     p = sp.plan(mlp(hidden=(19,)), ratio=0.0, round_to=8)
     assert not any(g.removed for g in p.groups)
+
+
+def test_grouped_convolution_is_left_intact_with_its_inputs():
+    inputs = keras.Input((6, 6, 4))
+    x = keras.layers.Conv2D(8, 1, name="pre")(inputs)
+    x = keras.layers.Conv2D(8, 3, groups=2, name="grouped")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="o")(x))
+    p = sp.plan(model, ratio=0.5)
+    intact = dict(p.intact)
+    assert intact["grouped"] == "grouped convolution (groups=2)"
+    assert intact["pre"] == "grouped convolution (groups=2) (at 'grouped')"
+    assert not any(g.removed for g in p.groups)
