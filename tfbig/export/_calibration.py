@@ -5,7 +5,9 @@ import tensorflow as tf
 
 
 def _input_specs(model):
-    return [(t.name.split(":")[0], tuple(t.shape[1:]), t.dtype.as_numpy_dtype) for t in model.inputs]
+    return [
+        (t.name.split(":")[0], tuple(t.shape[1:]), t.dtype.as_numpy_dtype) for t in model.inputs
+    ]
 
 
 def _features(element, num_inputs):

@@ -29,7 +29,9 @@ def _dequantize_output(y, detail):
 
 def _check_batch_size(batch_size):
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
+        )
 
 
 def predict_tflite(path, x, batch_size=64, num_threads=None):
@@ -144,7 +146,10 @@ def evaluate_tflite(path, data, batch_size=64, num_threads=None):
     scores = predict_tflite(path, x, batch_size=batch_size, num_threads=num_threads)
     y = np.asarray(y).reshape(-1).astype(np.int64)
     if len(y) != len(scores):
-        raise ValueError(f"Got {len(scores)} predictions for {len(y)} labels. Received: {len(y)} labels")
+        raise ValueError(
+            f"`data` gives {len(y)} labels for {len(scores)} inputs; they must pair up. "
+            f"Received: {len(y)} labels"
+        )
     accuracy = float(np.mean(np.argmax(scores, axis=-1) == y))
     return {"accuracy": accuracy, "num_samples": int(len(y))}
 
@@ -172,8 +177,8 @@ def tflite_parity(model, path, x, atol=1e-4, min_top1_agreement=0.95, batch_size
     """Compares a ``.tflite`` file with the Keras model it came from.
 
     A float32 file must match to ``atol`` (exact up to float rounding); a
-    quantized file (int8 ops, int8 or float16 weights) is judged statistically: top-1 agreement of at
-    least ``min_top1_agreement``.
+    quantized file (int8 ops, int8 or float16 weights) is judged statistically:
+    top-1 agreement of at least ``min_top1_agreement``.
 
     Args:
         model: the Keras model (float or QAT).
