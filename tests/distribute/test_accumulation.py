@@ -136,3 +136,41 @@ def test_one_all_reduce_per_k_micro_steps(data, k):
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=2 * B, shuffle=False, verbose=0)  # 8 micro-steps
     assert int(counting.count.numpy()) == 8 // k
+
+
+class _CustomStep(keras.Model):
+    """A model with its own train_step (like a distiller): the optimizer composes."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def call(self, x):
+        return self.inner(x)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            logits = self(x, training=True)
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            loss += 1e-3 * tf.add_n([tf.reduce_sum(w ** 2) for w in self.trainable_weights])
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return {"loss": loss}
+
+
+def test_composes_with_a_custom_train_step_and_lr_callbacks(data):
+    x, y = data
+    x, y = x[: K * B], y[: K * B]
+    weights = _model().get_weights()
+    models = []
+    for optimizer, batch in ((accumulate_gradients(_sgd(), K), B), (_sgd(), K * B)):
+        model = _CustomStep(_model())
+        model.inner.set_weights(weights)
+        model.compile(optimizer)
+        halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
+        model.fit(x, y, batch_size=batch, shuffle=False, verbose=0, callbacks=[halve])
+        models.append(model)
+    acc, big = models
+    assert float(acc.optimizer.inner_optimizer.learning_rate) == pytest.approx(0.25)
+    assert_weights_close(acc.inner, big.inner, atol=1e-5)
