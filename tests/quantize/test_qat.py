@@ -160,3 +160,13 @@ def test_pruning_wrappers_must_be_stripped_first():
     pruned = tfmot.sparsity.keras.prune_low_magnitude(model)
     with pytest.raises(ValueError, match="strip"):
         qat(pruned)
+
+
+def test_masked_attention_stays_float_and_is_reported():
+    inputs, mask = keras.Input((6, 8)), keras.Input((6, 6), dtype="bool")
+    x = keras.layers.Dense(8, name="embed")(inputs)
+    attn = keras.layers.MultiHeadAttention(2, 4, name="mha")(x, x, attention_mask=mask)
+    model = keras.Model([inputs, mask], keras.layers.Dense(3)(keras.layers.Add()([x, attn])))
+    report = quantization_report(qat(model))
+    assert report.float_layers == {"mha": "MultiHeadAttention"}
+    assert "quant_embed" in report.quantized
