@@ -22,8 +22,13 @@ def mirrored_strategy(num_replicas):
     """A ``MirroredStrategy`` over the first ``num_replicas`` logical CPU devices.
 
     The test suite splits the CPU into 4 logical devices in ``tests/conftest.py``.
+    It is built by ``tfbig.distribute.strategy("mirrored", ...)``, which reduces
+    through one device on CPUs, so strategies of different sizes can live in one
+    process (TF's default NCCL-style all-reduce on CPUs cannot).
     """
     import tensorflow as tf
+
+    from tfbig.distribute import strategy
 
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(devices) < num_replicas:
@@ -32,7 +37,7 @@ def mirrored_strategy(num_replicas):
             "call tfbig.distribute.set_logical_devices first. "
             f"Received: num_replicas={num_replicas}"
         )
-    return tf.distribute.MirroredStrategy(devices[:num_replicas])
+    return strategy("mirrored", devices=devices[:num_replicas])
 
 
 def assert_weights_close(model_a, model_b, atol=1e-5, rtol=0.0):
