@@ -16,6 +16,11 @@ from tfbig.distribute.devices import set_logical_devices
 from tfbig.distribute.fault_tolerance import backup_and_restore
 from tfbig.distribute.launch import LaunchResult
 from tfbig.distribute.launch import launch_workers
+from tfbig.distribute.pipeline import PipelineModel
+from tfbig.distribute.pipeline import PipelinePlan
+from tfbig.distribute.pipeline import StagePlan
+from tfbig.distribute.pipeline import pipeline
+from tfbig.distribute.pipeline import plan_pipeline
 from tfbig.distribute.precision import set_mixed_precision
 from tfbig.distribute.scaling import WarmupSchedule
 from tfbig.distribute.scaling import global_batch_size
@@ -25,6 +30,9 @@ from tfbig.distribute.strategies import strategy
 __all__ = [
     "GradientAccumulationOptimizer",
     "LaunchResult",
+    "PipelineModel",
+    "PipelinePlan",
+    "StagePlan",
     "WarmupSchedule",
     "accumulate_gradients",
     "backup_and_restore",
@@ -35,6 +43,8 @@ __all__ = [
     "is_chief",
     "launch_workers",
     "logical_device_names",
+    "pipeline",
+    "plan_pipeline",
     "scale_learning_rate",
     "set_logical_devices",
     "set_mixed_precision",
