@@ -164,8 +164,8 @@ class TrainConfig:
     prune_epochs: int = 40
     # Quantization.
     qat: bool = True
-    qat_epochs: int = 5
-    qat_learning_rate: float = 3e-4
+    qat_epochs: int = 10
+    qat_learning_rate: float = 1e-4
     export: tuple = ("tflite-int8",)
     # Report.
     latency_repeats: int = 20
