@@ -17,6 +17,7 @@ def test_public_names():
         "magnitude",
         "sparsity_report",
         "strip",
+        "structured",
     ]
     for name in tfbig.prune.__all__:
         assert getattr(tfbig.prune, name).__doc__, name

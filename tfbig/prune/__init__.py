@@ -9,8 +9,11 @@
   epochs (tfmot ``PruningSchedule`` subclasses).
 - :class:`PruneLowMagnitude`: tfmot's wrapper without a partner callback,
   with mixed precision, global ranking and a complete config.
+- :mod:`tfbig.prune.structured`: structured pruning that removes neurons,
+  filters, heads and residual branches for real (``structured.plan(...)``).
 """
 
+from tfbig.prune import structured
 from tfbig.prune.callbacks import PruningCallback
 from tfbig.prune.magnitude import magnitude
 from tfbig.prune.models import PrunedModel
@@ -37,4 +40,5 @@ __all__ = [
     "magnitude",
     "sparsity_report",
     "strip",
+    "structured",
 ]
