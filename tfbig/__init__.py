@@ -11,6 +11,9 @@ first used. The subpackages are:
 - ``tfbig.report``: model statistics and per-stage comparison.
 - ``tfbig.data`` / ``tfbig.models``: embedded data and reference models.
 
+The most used names are also here (``tfbig.strategy``, ``tfbig.Distiller``,
+``tfbig.qat``, ``tfbig.Report``, ``tfbig.load_model``...).
+
 ``from tfbig import keras`` gives the Keras tfbig speaks (tf_keras).
 """
 
@@ -31,7 +34,26 @@ _SUBPACKAGES = (
 )
 
 # Public names re-exported at the top level: name -> defining module.
-_PUBLIC = {}
+# Generic names (``magnitude``, ``plan``, ``tflite``...) stay in their subpackage.
+_PUBLIC = {
+    "load_model": "tfbig._loading",
+    # distribution
+    "strategy": "tfbig.distribute",
+    "launch_workers": "tfbig.distribute",
+    "set_logical_devices": "tfbig.distribute",
+    "distribute_dataset": "tfbig.distribute",
+    "accumulate_gradients": "tfbig.distribute",
+    "WarmupSchedule": "tfbig.distribute",
+    "pipeline": "tfbig.distribute",
+    # compression
+    "qat": "tfbig.quantize",
+    "Distiller": "tfbig.distill",
+    "LogitsLoss": "tfbig.distill",
+    "FeatureLoss": "tfbig.distill",
+    "AttentionLoss": "tfbig.distill",
+    # proof
+    "Report": "tfbig.report",
+}
 
 __all__ = ["keras", "__version__", *_SUBPACKAGES, *_PUBLIC]
 
