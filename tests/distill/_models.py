@@ -5,7 +5,7 @@ import tensorflow as tf
 from tfbig import keras
 
 
-@keras.saving.register_keras_serializable(package="tfbig_tests")
+@keras.saving.register_keras_serializable(package="tfbig_tests_distill")
 class SubclassedNet(keras.Model):
     """A subclassed classifier with named layers: flatten -> hidden -> logits."""
 

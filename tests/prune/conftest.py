@@ -10,7 +10,7 @@ from tfbig.prune import sparsity_report
 NUM_CLASSES = 10
 
 
-@keras.utils.register_keras_serializable("tfbig_tests")
+@keras.utils.register_keras_serializable("tfbig_tests_prune")
 class SubclassedNet(keras.Model):
     """A subclassed model: sublayers in attributes and in a list."""
 
@@ -32,7 +32,7 @@ class SubclassedNet(keras.Model):
         return {"units": self.units, "name": self.name}
 
 
-@keras.utils.register_keras_serializable("tfbig_tests")
+@keras.utils.register_keras_serializable("tfbig_tests_prune")
 class TransformerBlock(keras.layers.Layer):
     """A hand-written transformer block: MultiHeadAttention, EinsumDense, Dense."""
 

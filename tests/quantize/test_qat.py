@@ -109,7 +109,7 @@ def test_layers_selects_what_is_quantized():
 def test_user_config_for_unknown_layer():
     from tfbig.quantize import LayerQuantizeConfig
 
-    @keras.saving.register_keras_serializable("tfbig_tests")
+    @keras.saving.register_keras_serializable("tfbig_tests_quantize")
     class Scale(keras.layers.Layer):
         def call(self, x):
             return 2.0 * x
