@@ -32,8 +32,23 @@ class _PruningFit:
         return config
 
 
+class _GraphPruningConfig:
+    """Mixin for graph models: Keras' own config plus ``prune_log_dir``."""
+
+    def get_config(self):
+        return self._prune_config(super().get_config())
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        log_dir = config.pop("prune_log_dir", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.prune_log_dir = log_dir
+        return model
+
+
 @register_serializable()
-class PrunedModel(_PruningFit, keras.Model):
+class PrunedModel(_PruningFit, _GraphPruningConfig, keras.Model):
     """A functional model with pruning wrappers; ``fit`` adds :class:`PruningCallback`.
 
     Built like any functional model, ``PrunedModel(inputs, outputs)``; usually
@@ -62,20 +77,9 @@ class PrunedModel(_PruningFit, keras.Model):
         super().__init__(inputs, outputs, name=name, trainable=trainable, **kwargs)
         self.prune_log_dir = prune_log_dir
 
-    def get_config(self):
-        return self._prune_config(super().get_config())
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        log_dir = config.pop("prune_log_dir", None)
-        model = super().from_config(config, custom_objects=custom_objects)
-        model.prune_log_dir = log_dir
-        return model
-
 
 @register_serializable()
-class PrunedSequential(_PruningFit, keras.Sequential):
+class PrunedSequential(_PruningFit, _GraphPruningConfig, keras.Sequential):
     """A Sequential model with pruning wrappers; ``fit`` adds :class:`PruningCallback`.
 
     Args:
@@ -96,17 +100,6 @@ class PrunedSequential(_PruningFit, keras.Sequential):
     def __init__(self, layers=None, name=None, prune_log_dir=None):
         super().__init__(layers=layers, name=name)
         self.prune_log_dir = prune_log_dir
-
-    def get_config(self):
-        return self._prune_config(super().get_config())
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        log_dir = config.pop("prune_log_dir", None)
-        model = super().from_config(config, custom_objects=custom_objects)
-        model.prune_log_dir = log_dir
-        return model
 
 
 @register_serializable()

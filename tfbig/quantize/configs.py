@@ -42,8 +42,22 @@ def _join(prefix, name):
     return f"{prefix}_{name}" if prefix else name
 
 
+class _NamedRanges:
+    """Mixin: prefixes the names of a tfmot quantizer's range variables."""
+
+    def __init__(self, name_prefix, **kwargs):
+        super().__init__(**kwargs)
+        self.name_prefix = name_prefix
+
+    def build(self, tensor_shape, name, layer):
+        return super().build(tensor_shape, _join(self.name_prefix, name), layer)
+
+    def get_config(self):
+        return {**super().get_config(), "name_prefix": self.name_prefix}
+
+
 @register_serializable()
-class NamedLastValueQuantizer(_quantizers.LastValueQuantizer):
+class NamedLastValueQuantizer(_NamedRanges, _quantizers.LastValueQuantizer):
     """tfmot's ``LastValueQuantizer`` whose range variables carry a prefix.
 
     tfmot names range variables after the weight (``kernel_min``), which
@@ -61,19 +75,9 @@ class NamedLastValueQuantizer(_quantizers.LastValueQuantizer):
     'query'
     """
 
-    def __init__(self, name_prefix, **kwargs):
-        super().__init__(**kwargs)
-        self.name_prefix = name_prefix
-
-    def build(self, tensor_shape, name, layer):
-        return super().build(tensor_shape, _join(self.name_prefix, name), layer)
-
-    def get_config(self):
-        return {**super().get_config(), "name_prefix": self.name_prefix}
-
 
 @register_serializable()
-class NamedMovingAverageQuantizer(_quantizers.MovingAverageQuantizer):
+class NamedMovingAverageQuantizer(_NamedRanges, _quantizers.MovingAverageQuantizer):
     """tfmot's ``MovingAverageQuantizer`` whose range variables carry a prefix.
 
     Args:
@@ -87,16 +91,6 @@ class NamedMovingAverageQuantizer(_quantizers.MovingAverageQuantizer):
     >>> q.get_config()["name_prefix"]
     'probs'
     """
-
-    def __init__(self, name_prefix, **kwargs):
-        super().__init__(**kwargs)
-        self.name_prefix = name_prefix
-
-    def build(self, tensor_shape, name, layer):
-        return super().build(tensor_shape, _join(self.name_prefix, name), layer)
-
-    def get_config(self):
-        return {**super().get_config(), "name_prefix": self.name_prefix}
 
 
 @register_serializable()
