@@ -22,6 +22,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from tfbig._backend import is_graph_network
 from tfbig._backend import keras
 from tfbig.prune import _registry
+from tfbig.prune._composite import set_child
 
 TfmotWrapper = pruning_wrapper.PruneLowMagnitude
 
@@ -74,15 +75,6 @@ def paired_children(first, second):
     by_key = {(attr, index): child for attr, index, child in child_layers(second)}
     return [(child, by_key[(attr, index)]) for attr, index, child in child_layers(first)
             if (attr, index) in by_key]
-
-
-def _set_child(parent, attr, index, value):
-    if index is None:
-        setattr(parent, attr, value)
-    else:  # a new list: TF cannot checkpoint a list whose items were replaced
-        items = list(getattr(parent, attr))
-        items[index] = value
-        setattr(parent, attr, items)
 
 
 def materialize(fresh, original):
@@ -178,7 +170,7 @@ class Cloner:
             self.plan.seen.append(child_path)
             child_steps = steps + ((attr, index),)
             if isinstance(child, keras.Model) and is_graph_network(child):
-                _set_child(fresh, attr, index, self.clone(child, child_path))
+                set_child(fresh, attr, index, self.clone(child, child_path))
                 replaced.append(child_steps)
             elif not is_prunable_leaf(child) and child_layers(child):
                 self._rewire(child, copy, child_path, child_steps, replaced)
@@ -187,7 +179,7 @@ class Cloner:
                 wrapper = self.wrap(copy, child_path)
                 if wrapper is not None:
                     self.plan.pruned.append(child_path)
-                    _set_child(fresh, attr, index, wrapper)
+                    set_child(fresh, attr, index, wrapper)
                     replaced.append(child_steps)
                 else:
                     self.plan.left[child_path] = "not selected"

@@ -17,15 +17,19 @@ def get_by_path(layer, path):
     return layer
 
 
-def set_by_path(layer, path, value):
-    parent = get_by_path(layer, path[:-1])
-    attr, index = path[-1]
+def set_child(parent, attr, index, value):
+    """Sets ``parent.attr`` (``index`` None) or item ``index`` of the list ``parent.attr``."""
     if index is None:
         setattr(parent, attr, value)
     else:  # a new list: TF cannot checkpoint a list whose items were replaced
         items = list(getattr(parent, attr))
         items[index] = value
         setattr(parent, attr, items)
+
+
+def set_by_path(layer, path, value):
+    attr, index = path[-1]
+    set_child(get_by_path(layer, path[:-1]), attr, index, value)
 
 
 @register_serializable()

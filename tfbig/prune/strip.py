@@ -6,6 +6,7 @@ from tfbig._backend import keras
 from tfbig.prune import _clone
 from tfbig.prune import _walk
 from tfbig.prune._composite import PrunedComposite
+from tfbig.prune._composite import set_child
 from tfbig.prune.models import PrunedSubclassedModel
 
 __all__ = ["strip"]
@@ -39,7 +40,7 @@ class _Unwrapper(_clone.Cloner):
                 # The fresh parent re-created the plain layer; give it the inner name.
                 copy._name = child.layer.name  # pylint: disable=protected-access
             elif isinstance(child, keras.Model) and is_graph_network(child):
-                _clone._set_child(fresh, attr, index, self.clone(child))  # pylint: disable=protected-access
+                set_child(fresh, attr, index, self.clone(child))
             elif _clone.child_layers(child):
                 self._unwrap_children(child, copy)
 
