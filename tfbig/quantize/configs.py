@@ -15,6 +15,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.pr
 )
 
 from tfbig._backend import register_serializable
+from tfbig.quantize._sync import SyncMovingAverageQuantizer
 
 __all__ = [
     "LayerQuantizeConfig",
@@ -77,8 +78,11 @@ class NamedLastValueQuantizer(_NamedRanges, _quantizers.LastValueQuantizer):
 
 
 @register_serializable()
-class NamedMovingAverageQuantizer(_NamedRanges, _quantizers.MovingAverageQuantizer):
+class NamedMovingAverageQuantizer(_NamedRanges, SyncMovingAverageQuantizer):
     """tfmot's ``MovingAverageQuantizer`` whose range variables carry a prefix.
+
+    Under a multi-replica strategy its ranges follow the global batch min/max
+    (see ``SyncMovingAverageQuantizer``), as on one device.
 
     Args:
         name_prefix: prefix of the range variables, e.g. ``"scores_quant"``.

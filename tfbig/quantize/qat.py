@@ -14,6 +14,7 @@ from tfbig._backend import check_model
 from tfbig._backend import keras
 from tfbig.quantize._graph import make_wrappable
 from tfbig.quantize._scope import register_tfmot_objects
+from tfbig.quantize._sync import SyncRangesScheme
 from tfbig.quantize.registry import tfbig_quantize_config
 from tfbig.quantize.report import quantization_report
 
@@ -127,7 +128,10 @@ def qat(model, layers=None, preserve_sparsity="auto", configs=None):
     SavedModel (``tfbig.export.keras`` / ``savedmodel``), the model loads with
     ``keras.models.load_model`` without any scope once ``tfbig.quantize`` is
     imported, and converts to an int8 TFLite file with
-    ``tfbig.export.tflite(..., quantize="int8", calibration=...)``.
+    ``tfbig.export.tflite(..., quantize="int8", calibration=...)``. Under a
+    multi-replica ``tf.distribute`` strategy the activation ranges are updated
+    from the global batch min/max (all-reduced across replicas), so they match
+    single-device training on the same global batch.
 
     Args:
         model: a Sequential or functional tf_keras model (not modified).
@@ -174,7 +178,7 @@ def qat(model, layers=None, preserve_sparsity="auto", configs=None):
         if preserve_sparsity
         else _tfq.default_8bit.Default8BitQuantizeScheme()
     )
-    quantized = _tfq.quantize_apply(annotated, scheme)
+    quantized = _tfq.quantize_apply(annotated, SyncRangesScheme(scheme))
     report = quantization_report(quantized)
     logging.info("tfbig.quantize.qat(%s): %s", model.name, report.summary())
     return quantized
