@@ -98,9 +98,40 @@ class QuantizableMultiHeadAttention(keras.layers.MultiHeadAttention):
 
     def call(self, inputs, training=None):
         query, value, key = self._split(inputs)
-        return super().call(
-            query, value, key=key, training=training, use_causal_mask=self.use_causal_mask
+        # QAT's wrapper hands each call its fake-quantized kernels by setting
+        # ``<projection>.kernel`` on these (shared) sublayers just before calling
+        # this layer. Under a multi-replica strategy the replicas trace this call
+        # in turns, on one Python object, and the activation fake-quants between
+        # the projections synchronise the replicas (an all-reduce), which lets
+        # the next replica overwrite the kernels with its own before this one has
+        # used them. So pin, in locals, the kernels this call started with and put
+        # them back right before each projection runs. Otherwise this is
+        # ``MultiHeadAttention.call`` for dense inputs.
+        projections = (self._query_dense, self._key_dense, self._value_dense, self._output_dense)
+        pinned = {id(dense): dense.kernel for dense in projections if dense.built}
+
+        def project(dense, x):
+            kernel = pinned.get(id(dense))
+            if kernel is not None and dense.kernel is not kernel:
+                dense.kernel = kernel
+            return dense(x)
+
+        if any(isinstance(t, tf.RaggedTensor) for t in (query, value, key)):
+            return super().call(
+                query, value, key=key, training=training, use_causal_mask=self.use_causal_mask
+            )
+        if not self._built_from_signature:
+            self._build_from_signature(query=query, value=value, key=key)
+        if key is None:
+            key = value
+        attention_mask = self._compute_attention_mask(
+            query, value, key=key, use_causal_mask=self.use_causal_mask
         )
+        query = project(self._query_dense, query)
+        key = project(self._key_dense, key)
+        value = project(self._value_dense, value)
+        output, _ = self._compute_attention(query, key, value, attention_mask, training)
+        return project(self._output_dense, output)
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None):
         query = self.scaled_query_quant(
